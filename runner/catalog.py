@@ -1,0 +1,225 @@
+"""The built-in scenario matrix, generated from parameters.
+
+Names follow upstream so that existing dashboards and habits carry over:
+`{backend}-agg-tp-{T}-dp-{D}-{failure}`,
+`{backend}-disagg-prefill-tp-{T}-decode-tp-{T}-dp-{D}-{failure}`,
+`vllm-moe-{agg,disagg}-tp-1-dp-2-{failure}` (custom build) and
+`{backend}_{agg,disagg}_token_overflow_2x`.
+The `mocker` backend (Dynamo's simulated engine, no GPU) runs on both platforms.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+BACKENDS = ("vllm", "sglang", "trtllm", "mocker")
+GPU_BACKENDS = ("vllm", "sglang", "trtllm")
+MODES = ("agg", "disagg")
+TP_DP_GRID = ((1, 1), (1, 2), (2, 1), (4, 1))
+MOCKER_TP_DP_GRID = ((1, 1), (1, 2))
+
+DEFAULT_MODEL = {"vllm": "Qwen/Qwen3-0.6B", "sglang": "Qwen/Qwen3-0.6B", "trtllm": "Qwen/Qwen3-0.6B", "mocker": "tiny-llm"}
+MOE_MODEL = "deepseek-ai/DeepSeek-V2-Lite"
+OVERFLOW_CONTEXT_LIMIT = 1024
+
+# failure name -> (role it hits, how). "process" faults signal a process in the
+# role's container; "pod" faults delete (locally: kill and replace) the replica;
+# "subprocess" faults kill an engine child process found by its process title.
+FAILURES: dict[str, tuple[str, str]] = {
+    "none": ("", "none"),
+    "frontend": ("frontend", "process"),
+    "frontend_pod": ("frontend", "pod"),
+    "decode_worker": ("decode", "process"),
+    "decode_worker_pod": ("decode", "pod"),
+    "prefill_worker": ("prefill", "process"),
+    "prefill_worker_pod": ("prefill", "pod"),
+    "vllm_decode_engine_core": ("decode", "subprocess"),
+    "vllm_prefill_engine_core": ("prefill", "subprocess"),
+    "sglang_decode_scheduler": ("decode", "subprocess"),
+    "sglang_decode_detokenizer": ("decode", "subprocess"),
+    "sglang_prefill_scheduler": ("prefill", "subprocess"),
+    "sglang_prefill_detokenizer": ("prefill", "subprocess"),
+    "trtllm_decode_engine_core": ("decode", "subprocess"),
+    "trtllm_prefill_engine_core": ("prefill", "subprocess"),
+    "token_overflow": ("", "client"),
+}
+
+BASE_FAILURES = ("none", "frontend", "frontend_pod", "decode_worker", "decode_worker_pod")
+PREFILL_FAILURES = ("prefill_worker", "prefill_worker_pod")
+BACKEND_FAILURES = {
+    "vllm": {"decode": ("vllm_decode_engine_core",), "prefill": ("vllm_prefill_engine_core",)},
+    "sglang": {
+        "decode": ("sglang_decode_scheduler", "sglang_decode_detokenizer"),
+        "prefill": ("sglang_prefill_scheduler", "sglang_prefill_detokenizer"),
+    },
+    "trtllm": {"decode": ("trtllm_decode_engine_core",), "prefill": ("trtllm_prefill_engine_core",)},
+    "mocker": {"decode": (), "prefill": ()},
+}
+
+# What the local platform can do: it has a process for the frontend and for
+# every worker, but no engine subprocesses and no GPU engines.
+LOCAL_KINDS = {"none", "process", "pod", "client"}
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    name: str
+    backend: str
+    mode: str  # agg | disagg
+    tp: int
+    dp: int
+    failure: str
+    model: str
+    custom_build: bool = False
+    moe: bool = False
+    context_limit: int | None = None  # set for token-overflow scenarios
+    platforms: tuple[str, ...] = field(default=("kubernetes",))
+
+    @property
+    def deployment_name(self) -> str:
+        """The scenario group: the name without the failure (the table's 'Test Group')."""
+        if self.failure == "token_overflow":
+            return self.name
+        return self.name[: -(len(self.failure) + 1)]
+
+    @property
+    def hit_role(self) -> str:
+        return FAILURES[self.failure][0]
+
+    @property
+    def fault_kind(self) -> str:
+        return FAILURES[self.failure][1]
+
+    def replicas(self, role: str) -> int:
+        """Replicas per role: DP scales the workers and, as upstream does, the frontend."""
+        if role in ("frontend", "decode"):
+            return self.dp
+        if role == "prefill":
+            return self.dp if self.mode == "disagg" else 0
+        raise ValueError(f"unknown role {role!r}")
+
+    def unsupported_reason(self, platform: str) -> str | None:
+        if platform in self.platforms:
+            return None
+        if platform == "local":
+            if self.backend != "mocker":
+                return f"the local platform runs only the mocker backend, not {self.backend} (it needs GPUs)"
+            return f"the local platform has no {self.failure} fault: it needs an engine subprocess"
+        return f"{platform} cannot run {self.name}"
+
+
+def _deployment_name(backend: str, mode: str, tp: int, dp: int, moe: bool = False) -> str:
+    prefix = f"{backend}-moe" if moe else backend
+    if mode == "agg":
+        return f"{prefix}-agg-tp-{tp}-dp-{dp}"
+    return f"{prefix}-disagg-prefill-tp-{tp}-decode-tp-{tp}-dp-{dp}"
+
+
+def _failures_for(backend: str, mode: str) -> list[str]:
+    names = list(BASE_FAILURES) + list(BACKEND_FAILURES[backend]["decode"])
+    if mode == "disagg":
+        names += list(PREFILL_FAILURES) + list(BACKEND_FAILURES[backend]["prefill"])
+    return names
+
+
+def _platforms(backend: str, failure: str) -> tuple[str, ...]:
+    if backend == "mocker" and FAILURES[failure][1] in LOCAL_KINDS:
+        return ("local", "kubernetes")
+    return ("kubernetes",)
+
+
+def _generate() -> list[CatalogEntry]:
+    entries: list[CatalogEntry] = []
+    for backend in BACKENDS:
+        grid = MOCKER_TP_DP_GRID if backend == "mocker" else TP_DP_GRID
+        for mode in MODES:
+            for tp, dp in grid:
+                base = _deployment_name(backend, mode, tp, dp)
+                for failure in _failures_for(backend, mode):
+                    entries.append(
+                        CatalogEntry(
+                            name=f"{base}-{failure}",
+                            backend=backend,
+                            mode=mode,
+                            tp=tp,
+                            dp=dp,
+                            failure=failure,
+                            model=DEFAULT_MODEL[backend],
+                            platforms=_platforms(backend, failure),
+                        )
+                    )
+    for mode in MODES:
+        base = _deployment_name("vllm", mode, 1, 2, moe=True)
+        for failure in _failures_for("vllm", mode):
+            entries.append(
+                CatalogEntry(
+                    name=f"{base}-{failure}",
+                    backend="vllm",
+                    mode=mode,
+                    tp=1,
+                    dp=2,
+                    failure=failure,
+                    model=MOE_MODEL,
+                    custom_build=True,
+                    moe=True,
+                )
+            )
+    for backend in BACKENDS:
+        for mode in MODES:
+            entries.append(
+                CatalogEntry(
+                    name=f"{backend}_{mode}_token_overflow_2x",
+                    backend=backend,
+                    mode=mode,
+                    tp=1 if (mode == "agg" or backend == "mocker") else 2,
+                    dp=1,
+                    failure="token_overflow",
+                    model=DEFAULT_MODEL[backend],
+                    context_limit=OVERFLOW_CONTEXT_LIMIT,
+                    platforms=_platforms(backend, "token_overflow"),
+                )
+            )
+    return entries
+
+
+@lru_cache(maxsize=1)
+def catalog() -> dict[str, CatalogEntry]:
+    return {entry.name: entry for entry in _generate()}
+
+
+class UnknownScenario(KeyError):
+    def __init__(self, name: str, suggestions: list[str]):
+        super().__init__(name)
+        self.name = name
+        self.suggestions = suggestions
+
+    def __str__(self) -> str:
+        hint = f"; closest: {', '.join(self.suggestions)}" if self.suggestions else ""
+        return f"unknown scenario {self.name!r}{hint} (list them with `ft-runner scenarios`)"
+
+
+def lookup(name: str) -> CatalogEntry:
+    entries = catalog()
+    if name in entries:
+        return entries[name]
+    raise UnknownScenario(name, difflib.get_close_matches(name, entries.keys(), n=3, cutoff=0.6))
+
+
+def select(
+    backend: str | None = None,
+    mode: str | None = None,
+    failure: str | None = None,
+    platform: str | None = None,
+    include_custom_build: bool = True,
+) -> list[CatalogEntry]:
+    return [
+        e
+        for e in catalog().values()
+        if (backend is None or e.backend == backend)
+        and (mode is None or e.mode == mode)
+        and (failure is None or e.failure == failure)
+        and (platform is None or platform in e.platforms)
+        and (include_custom_build or not e.custom_build)
+    ]

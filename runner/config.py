@@ -1,0 +1,197 @@
+"""Everything a user can set, as strict pydantic models.
+
+This module is the single source of the CLI defaults, of the runner's config
+file format (YAML, also what the Helm chart renders into its ConfigMap) and of
+`chart/values.schema.json`. Unknown keys are errors (`extra="forbid"`).
+
+Load sizes differ by platform: the seed's 10 clients x 150 requests stay the
+cluster defaults, while the local platform (2 CPU cores, mocker workers) uses
+a smaller default that finishes the default suite in minutes. A field left as
+None is filled from `PLATFORM_LOAD_DEFAULTS` by `RunConfig.resolved_load()`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+
+Platform = Literal["local", "kubernetes"]
+ClientKind = Literal["aiperf", "legacy"]
+AiperfMode = Literal["pooled", "per-client"]
+ApiVersion = Literal["v1beta1", "v1alpha1"]
+AddressingStyle = Literal["path", "virtual", "auto"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LoadConfig(Strict):
+    """Client load. None means: the platform's default (see PLATFORM_LOAD_DEFAULTS)."""
+
+    client: ClientKind = Field("aiperf", description="Load generator: aiperf (default) or the in-process legacy client.")
+    aiperf_mode: AiperfMode = Field(
+        "pooled",
+        description="pooled: one aiperf process with --concurrency N (cheap); "
+        "per-client: one aiperf process per client (the seed's client_N/attempt_M tree).",
+    )
+    clients: PositiveInt | None = Field(None, description="Concurrent clients (seed: 10).")
+    requests_per_client: PositiveInt | None = Field(None, description="Requests each client owes (seed: 150).")
+    input_tokens: PositiveInt = Field(100, description="Prompt length in tokens (ISL).")
+    output_tokens: PositiveInt = Field(100, description="max_tokens of every request (OSL).")
+    request_rate_per_client: PositiveFloat = Field(1.0, description="Upper bound on requests/s per client.")
+    streaming: bool = Field(False, description="Stream responses (gives TTFT and ITL).")
+    max_attempts: PositiveInt = Field(
+        3,
+        description="aiperf: runs per client while requests are still owed; legacy: tries per request.",
+    )
+    retry_backoff_s: float = Field(0.5, ge=0, description="Legacy client: first back-off between tries (doubles).")
+    request_timeout_s: PositiveFloat = Field(60.0, description="Total time limit of one request.")
+    max_duration_s: PositiveFloat | None = Field(
+        None, description="Hard bound on one load phase in seconds (default: derived from the request count)."
+    )
+
+
+class FaultConfig(Strict):
+    inject_after_s: float | None = Field(
+        None, ge=0, description="Seconds after the first successful request at which the fault is injected."
+    )
+    targets: PositiveInt = Field(1, description="How many replicas of the hit role the fault targets.")
+    seed: int = Field(0, description="Seed of the RNG that picks the target replica(s); recorded in faults.json.")
+    pod_delete_grace_period_s: int = Field(0, ge=0, description="Grace period of pod-delete faults (Kubernetes).")
+    verify_timeout_s: PositiveFloat = Field(120.0, description="How long to wait for a fault's evidence.")
+    overflow_multiplier: PositiveFloat = Field(
+        2.0, description="Token overflow: prompt length as a multiple of the context limit."
+    )
+    overflow_recovery_input_tokens: PositiveInt = Field(
+        512, description="Token overflow: prompt length of the recovery phase."
+    )
+
+
+class Thresholds(Strict):
+    min_success_rate: float = Field(ge=0, le=1)
+    max_recovery_s: float | None = Field(None, gt=0)
+
+
+class ChecksConfig(Strict):
+    consecutive_successes: PositiveInt = Field(
+        5, description="Service recovery: K consecutive successes after the fault that mark recovery."
+    )
+    baseline: Thresholds = Thresholds(min_success_rate=1.0)
+    redundant: Thresholds = Thresholds(min_success_rate=0.99, max_recovery_s=60.0)
+    single_replica: Thresholds = Thresholds(min_success_rate=0.10, max_recovery_s=180.0)
+    overflow_min_rejected: float = Field(0.9, ge=0, le=1, description="Token overflow: share of oversized prompts rejected.")
+    overflow_recovery_min_success: float = Field(0.9, ge=0, le=1, description="Token overflow: success rate afterwards.")
+
+
+class DeploymentConfig(Strict):
+    model: str | None = Field(None, description="Served model name (default: the scenario's model).")
+    migration_limit: int = Field(3, ge=0, description="Frontend --migration-limit (0 turns request migration off).")
+    max_model_len: PositiveInt | None = Field(
+        None, description="Context limit given to the workers (token-overflow scenarios default to 1024)."
+    )
+    startup_timeout_s: PositiveFloat = Field(600.0, description="Bound on deploy -> ready.")
+    teardown_timeout_s: PositiveFloat = Field(300.0, description="Bound on waiting for the deployment to be gone.")
+
+
+class LocalConfig(Strict):
+    model_dir: Path | None = Field(
+        None, description="Local model directory (config.json, tokenizer.json, tokenizer_config.json)."
+    )
+    python: Path | None = Field(None, description="Python interpreter that has ai-dynamo 1.6.1 (default: this one).")
+    frontend_port: int = Field(0, ge=0, le=65535, description="Frontend HTTP port; 0 picks a free one.")
+    restart_delay_s: float = Field(1.0, ge=0, description="Back-off before a killed process is restarted.")
+    speedup_ratio: PositiveFloat = Field(1.0, description="Mocker --speedup-ratio.")
+
+
+class KubernetesConfig(Strict):
+    namespace: str = Field("default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    api_version: ApiVersion = "v1beta1"
+    image: str | None = Field(None, description="Dynamo runtime image for the graph.")
+    template_dir: Path | None = Field(None, description="Directory of custom Jinja DGD templates.")
+    tokenizer: str | None = Field(None, description="Tokenizer for aiperf: a local directory or an HF id.")
+
+
+class S3Config(Strict):
+    bucket: str | None = None
+    prefix: str = ""
+    endpoint: str | None = None
+    region: str | None = None
+    addressing_style: AddressingStyle = "auto"
+
+
+class RunConfig(Strict):
+    scenarios: list[str] = Field(default_factory=list, description="Scenario names from `ft-runner scenarios`.")
+    platform: Platform = "local"
+    output: Path = Field(Path("results"), description="Root of the result tree.")
+    run_id: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
+    load: LoadConfig = LoadConfig()
+    fault: FaultConfig = FaultConfig()
+    checks: ChecksConfig = ChecksConfig()
+    deployment: DeploymentConfig = DeploymentConfig()
+    local: LocalConfig = LocalConfig()
+    kubernetes: KubernetesConfig = KubernetesConfig()
+    s3: S3Config = S3Config()
+
+    @model_validator(mode="after")
+    def _unique_scenarios(self) -> RunConfig:
+        seen: set[str] = set()
+        for name in self.scenarios:
+            if name in seen:
+                raise ValueError(f"scenario {name!r} is listed twice")
+            seen.add(name)
+        return self
+
+    def resolved_load(self) -> ResolvedLoad:
+        defaults = PLATFORM_LOAD_DEFAULTS[self.platform]
+        return ResolvedLoad(
+            **{
+                **self.load.model_dump(),
+                "clients": self.load.clients or defaults["clients"],
+                "requests_per_client": self.load.requests_per_client or defaults["requests_per_client"],
+            }
+        )
+
+    def inject_after_s(self) -> float:
+        if self.fault.inject_after_s is not None:
+            return self.fault.inject_after_s
+        return PLATFORM_LOAD_DEFAULTS[self.platform]["inject_after_s"]
+
+
+class ResolvedLoad(LoadConfig):
+    clients: PositiveInt
+    requests_per_client: PositiveInt
+
+    @property
+    def total_requests(self) -> int:
+        return self.clients * self.requests_per_client
+
+    @property
+    def total_rate(self) -> float:
+        return self.clients * self.request_rate_per_client
+
+
+PLATFORM_LOAD_DEFAULTS: dict[str, dict] = {
+    # seed defaults; the fault lands 30 s into the load as upstream intended
+    "kubernetes": {"clients": 10, "requests_per_client": 150, "inject_after_s": 30.0},
+    # ~30 s of load at 1 req/s per client on 2 cores, fault 10 s after the first success
+    "local": {"clients": 4, "requests_per_client": 30, "inject_after_s": 10.0},
+}
+
+DEFAULT_LOCAL_SUITE = (
+    "mocker-agg-tp-1-dp-1-none",
+    "mocker-agg-tp-1-dp-1-decode_worker",
+    "mocker-agg-tp-1-dp-2-decode_worker",
+)
+
+
+def load_config_file(path: Path) -> dict:
+    """Read a YAML config file into a plain dict (validated by RunConfig)."""
+    import yaml
+
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the top level must be a mapping")
+    return data

@@ -1,0 +1,74 @@
+"""The platform protocol: what the orchestrator needs from a place that runs Dynamo.
+
+Two implementations: `local` (real Dynamo processes on this machine) and
+`kubernetes` (DynamoGraphDeployments). The orchestrator owns the timeline; a
+platform only deploys, observes, injects, collects and tears down.
+
+Roles are "frontend", "decode" and "prefill" (aggregated workers are "decode").
+A replica is named like a pod; evidence is plain JSON-able dicts so that
+`faults.judge_*` (pure) can decide whether a fault took effect.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from runner.plan import Scenario
+
+
+class PlatformError(RuntimeError):
+    """Something the platform could not do (deploy, inject, collect), with the reason."""
+
+
+@runtime_checkable
+class Deployment(Protocol):
+    scenario: Scenario
+
+    @property
+    def endpoints(self) -> list[str]:
+        """Base URLs (http://host:port) the clients send requests to."""
+
+    @property
+    def tokenizer(self) -> str:
+        """Tokenizer for aiperf: a local directory or an HF id."""
+
+    def replicas(self, role: str) -> list[str]:
+        """Current replica (pod) names of a role, sorted."""
+
+    async def wait_ready(self, timeout_s: float) -> None:
+        """Return when every replica is ready, the model is listed and a probe request succeeded."""
+
+    async def start_observing(self, tree: Path) -> None:
+        """Start watchers (status, events, 1 Hz metrics scrape) writing under the scenario tree."""
+
+    async def stop_observing(self) -> None: ...
+
+    async def snapshot(self, role: str, names: list[str]) -> list[dict]:
+        """Evidence of the targets before a fault (pid, cmdline, start time, uid, restarts)."""
+
+    async def inject(self, failure: str, kind: str, role: str, names: list[str]) -> list[dict]:
+        """Inject the fault into exactly these replicas; returns per-target stamps and what was sent."""
+
+    async def await_effect(self, failure: str, kind: str, role: str, before: list[dict], timeout_s: float) -> list[dict]:
+        """Wait until each target is gone and its replacement is ready (or the timeout);
+        returns the after-evidence per target (exit status, gone_ns, replacement, ready_ns)."""
+
+    async def frontend_request_count(self) -> int | None:
+        """Sum over frontend replicas (including replaced ones) of requests the frontend counted."""
+
+    async def collect(self, tree: Path) -> None:
+        """Logs (current and previous), metrics, replica specs/status histories, events."""
+
+    async def teardown(self, timeout_s: float) -> None:
+        """Remove everything and wait until it is gone."""
+
+
+class Platform(Protocol):
+    name: str
+
+    def preflight(self, scenarios: list[Scenario]) -> None:
+        """Raise a UserError naming the fix when the platform cannot start (missing install, model...)."""
+
+    async def deploy(self, scenario: Scenario, tree: Path) -> Deployment:
+        """Create the deployment (returns without waiting for readiness)."""

@@ -1,0 +1,206 @@
+"""The common per-request record, and readers for both clients' exports.
+
+Every metric comes from these records (DESIGN §3 rule 2). One record is one
+attempt: a retry is a second record, never a replacement of the first.
+Times are UTC epoch nanoseconds from the client's clock (the runner's host).
+
+aiperf's `profile_export.jsonl` lines are large (every inter-chunk latency);
+the reader decodes only the fields it needs with msgspec, which is what makes
+millions of records readable in seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import msgspec
+
+
+class Record(msgspec.Struct, frozen=True, array_like=False):
+    start_ns: int
+    end_ns: int
+    ok: bool
+    client: str = ""
+    attempt: int = 0
+    status: int | None = None  # HTTP status when one was received
+    error: str | None = None  # short error text for failures
+    latency_ms: float | None = None
+    ttft_ms: float | None = None
+    itl_ms: float | None = None
+    output_tokens: int | None = None
+    phase: str = "load"
+
+
+# --- aiperf ---------------------------------------------------------------
+
+
+class _Value(msgspec.Struct):
+    value: float | int | None = None
+
+
+class _AiperfMetrics(msgspec.Struct):
+    request_latency: _Value | None = None
+    time_to_first_token: _Value | None = None
+    inter_token_latency: _Value | None = None
+    output_sequence_length: _Value | None = None
+
+
+class _AiperfMeta(msgspec.Struct):
+    request_start_ns: int
+    request_end_ns: int | None = None
+    benchmark_phase: str | None = None
+    was_cancelled: bool = False
+
+
+class _AiperfError(msgspec.Struct):
+    code: int | None = None
+    type: str | None = None
+    message: str | None = None
+
+
+class _AiperfLine(msgspec.Struct):
+    metadata: _AiperfMeta
+    metrics: _AiperfMetrics | None = None
+    error: _AiperfError | None = None
+
+
+_aiperf_decoder = msgspec.json.Decoder(_AiperfLine)
+
+
+class MalformedExport(ValueError):
+    """A client export that cannot be read; names the file and line."""
+
+
+def _aiperf_record(line: _AiperfLine, client: str, attempt: int) -> Record:
+    meta = line.metadata
+    metrics = line.metrics or _AiperfMetrics()
+    end = meta.request_end_ns or meta.request_start_ns
+    latency = metrics.request_latency.value if metrics.request_latency else None
+    if line.error is not None:
+        err = line.error
+        text = f"{err.code} {err.type}" if err.code is not None else (err.type or "error")
+        return Record(
+            start_ns=meta.request_start_ns,
+            end_ns=end,
+            ok=False,
+            client=client,
+            attempt=attempt,
+            status=err.code,
+            error=text,
+            latency_ms=latency,
+        )
+    if latency is not None and meta.request_end_ns is None:
+        end = meta.request_start_ns + int(latency * 1e6)
+    return Record(
+        start_ns=meta.request_start_ns,
+        end_ns=end,
+        ok=not meta.was_cancelled,
+        client=client,
+        attempt=attempt,
+        status=200,
+        error="cancelled" if meta.was_cancelled else None,
+        latency_ms=latency,
+        ttft_ms=metrics.time_to_first_token.value if metrics.time_to_first_token else None,
+        itl_ms=metrics.inter_token_latency.value if metrics.inter_token_latency else None,
+        output_tokens=int(metrics.output_sequence_length.value)
+        if metrics.output_sequence_length and metrics.output_sequence_length.value is not None
+        else None,
+    )
+
+
+def iter_aiperf(path: Path, client: str = "", attempt: int = 0, phase: str = "load") -> Iterator[Record]:
+    """Records of one aiperf `profile_export.jsonl` (warmup lines skipped)."""
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                line = _aiperf_decoder.decode(raw)
+            except msgspec.DecodeError as exc:
+                if raw.endswith(b"\n"):
+                    raise MalformedExport(f"{path}:{lineno}: not an aiperf record ({exc})") from exc
+                break  # a line still being written by a live export
+            if line.metadata.benchmark_phase not in (None, "profiling"):
+                continue
+            rec = _aiperf_record(line, client, attempt)
+            yield rec if phase == "load" else msgspec.structs.replace(rec, phase=phase)
+
+
+# --- legacy client ----------------------------------------------------------
+
+
+class LegacyAttempt(msgspec.Struct):
+    """One try inside a legacy JSONL line. status/url/pod/request_elapsed_time are the seed's fields."""
+
+    status: int | str | None
+    request_elapsed_time: float
+    url: str = ""
+    pod: str = ""
+    start_ns: int = 0
+    end_ns: int = 0
+    ok: bool = False
+    error: str | None = None
+    ttft_ms: float | None = None
+    itl_ms: float | None = None
+    output_tokens: int | None = None
+
+
+class LegacyLine(msgspec.Struct):
+    time: str
+    results: list[LegacyAttempt]
+    total_time: float
+    request_index: int = 0
+
+
+_legacy_decoder = msgspec.json.Decoder(LegacyLine)
+legacy_encoder = msgspec.json.Encoder()
+
+
+def iter_legacy(path: Path, client: str = "", phase: str = "load") -> Iterator[Record]:
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                line = _legacy_decoder.decode(raw)
+            except msgspec.DecodeError as exc:
+                if raw.endswith(b"\n"):
+                    raise MalformedExport(f"{path}:{lineno}: not a legacy client record ({exc})") from exc
+                break
+            for n, a in enumerate(line.results):
+                yield Record(
+                    start_ns=a.start_ns,
+                    end_ns=a.end_ns,
+                    ok=a.ok,
+                    client=client,
+                    attempt=n,
+                    status=a.status if isinstance(a.status, int) else None,
+                    error=a.error,
+                    latency_ms=a.request_elapsed_time * 1000.0,
+                    ttft_ms=a.ttft_ms,
+                    itl_ms=a.itl_ms,
+                    output_tokens=a.output_tokens,
+                    phase=phase,
+                )
+
+
+# --- discovery in a result tree -----------------------------------------------
+
+
+def load_tree(directory: Path, phase: str = "load") -> list[Record]:
+    """All records under one load directory, whichever client wrote them.
+
+    aiperf: `client_*/attempt_*/profile_export.jsonl`; legacy: `client_*.log.txt`.
+    """
+    records: list[Record] = []
+    for export in sorted(directory.glob("client_*/attempt_*/profile_export.jsonl")):
+        attempt = int(export.parent.name.split("_")[-1])
+        records.extend(iter_aiperf(export, client=export.parent.parent.name, attempt=attempt, phase=phase))
+    for log in sorted(directory.glob("client_*.log.txt")):
+        records.extend(iter_legacy(log, client=log.name.removesuffix(".log.txt"), phase=phase))
+    return records
+
+
+def sort_by_end(records: Iterable[Record]) -> list[Record]:
+    return sorted(records, key=lambda r: (r.end_ns, r.start_ns))
