@@ -54,6 +54,9 @@ class Deployment(Protocol):
         """Wait until each target is gone and its replacement is ready (or the timeout);
         returns the after-evidence per target (exit status, gone_ns, replacement, ready_ns)."""
 
+    def restarts_observed(self) -> int:
+        """Container restarts plus replica replacements seen since deploy (0 for an undisturbed run)."""
+
     async def frontend_request_count(self) -> int | None:
         """Sum over frontend replicas (including replaced ones) of requests the frontend counted."""
 

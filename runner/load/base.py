@@ -1,0 +1,60 @@
+"""What the orchestrator sees of a load generator while it runs."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass, field
+
+from runner.records import Record
+
+
+@dataclass
+class LoadSpec:
+    """One load phase: who sends what, how much, and where the export goes."""
+
+    endpoints: list[str]
+    model: str
+    tokenizer: str
+    clients: int
+    requests_per_client: int
+    input_tokens: int
+    output_tokens: int
+    rate_per_client: float
+    streaming: bool
+    max_attempts: int
+    retry_backoff_s: float
+    request_timeout_s: float
+    max_duration_s: float
+    seed: int = 0
+    aiperf_mode: str = "pooled"
+
+
+@dataclass
+class Progress:
+    """Live counts and the first success, fed by the generator as records arrive."""
+
+    ok: int = 0
+    failed: int = 0
+    first_success_ns: int | None = None
+    first_success: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def add(self, record: Record) -> None:
+        if record.ok:
+            self.ok += 1
+            if self.first_success_ns is None or record.end_ns < self.first_success_ns:
+                self.first_success_ns = record.end_ns
+            self.first_success.set()
+        else:
+            self.failed += 1
+
+
+def digits_prompt(tokens: int, rng: random.Random) -> str:
+    """A prompt of about `tokens` tokens: random digits separated by spaces (one token each in BPE vocabularies)."""
+    return " ".join(rng.choice("0123456789") for _ in range(tokens))
+
+
+def default_max_duration(requests_per_client: int, rate_per_client: float, request_timeout_s: float,
+                         max_attempts: int) -> float:
+    """A generous but finite bound on one load phase: every try of every request at the rate, plus slack."""
+    return requests_per_client * max_attempts / rate_per_client + request_timeout_s + 120.0
