@@ -111,7 +111,9 @@ class CatalogEntry:
 
 
 def _deployment_name(backend: str, mode: str, tp: int, dp: int, moe: bool = False) -> str:
-    prefix = f"{backend}-moe" if moe else backend
+    if moe:  # upstream's MoE names carry no prefill/decode split
+        return f"{backend}-moe-{mode}-tp-{tp}-dp-{dp}"
+    prefix = backend
     if mode == "agg":
         return f"{prefix}-agg-tp-{tp}-dp-{dp}"
     return f"{prefix}-disagg-prefill-tp-{tp}-decode-tp-{tp}-dp-{dp}"

@@ -1,0 +1,91 @@
+"""The whole pipeline on the real local deployment: numbers, evidence, verdicts and the result tree."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def _explain(run) -> str:
+    return f"exit {run.proc.returncode}\nstdout:\n{run.proc.stdout[-3000:]}\nstderr:\n{run.proc.stderr[-3000:]}"
+
+
+def test_baseline_with_aiperf(run_local):
+    run = run_local("mocker-agg-tp-1-dp-1-none", extra=["--client", "aiperf"])
+    assert run.proc.returncode == 0, _explain(run)
+    s = run.summary("mocker-agg-tp-1-dp-1-none")
+    assert s["verdict"] == "PASS"
+    assert s["total"]["requests"] == 3 * 16 and s["total"]["failures"] == 0
+    assert 0 < s["timings"]["startup_s"] < 60
+    assert s["fault"] is None and s["stage1"]["status"] == "PASS"
+    tree = run.run_dir / "mocker-agg-tp-1-dp-1-none"
+    assert list(tree.glob("client_pool/attempt_0/profile_export.jsonl"))
+    assert list((tree / "Frontend").glob("*.log")) and list((tree / "decode").glob("*.metrics.log"))
+    assert (tree / "test.log.txt").read_text().count("[TEST]") > 3
+    # the client counted every request the frontend counted (plus the readiness probe)
+    assert s["cross_check"]["difference"] == 1
+    assert "Test Group: mocker-agg-tp-1-dp-1" in run.proc.stdout and "Startup" in run.proc.stdout
+
+
+def test_single_worker_kill_recovers_with_legacy_client(run_local):
+    name = "mocker-agg-tp-1-dp-1-decode_worker"
+    run = run_local(name, extra=["--client", "legacy", "--streaming"])
+    s = run.summary(name)
+    assert s["fault"]["took_effect"] is True, _explain(run)
+    assert len(s["fault"]["targets"]) == 1
+    assert s["timings"]["infrastructure_recovery_s"] is not None and s["timings"]["infrastructure_recovery_s"] > 0
+    assert s["timings"]["service_recovery_s"] is not None
+    assert s["after"]["failures"] > 0, "killing the only worker must cost requests"
+    assert s["before"]["ttft_ms"]["p50"] is not None
+    assert s["verdict"] == "PASS", _explain(run)
+    assert run.proc.returncode == 0
+    faults = json.loads((run.run_dir / name / "faults.json").read_text())
+    ev = faults["evidence"][0]
+    assert ev["exit"]["signal"] == "SIGKILL" and ev["replacement_pid"] != ev["pid"]
+    assert list((run.run_dir / name / "decode").glob("*.previous.log")), "the restarted container keeps its previous log"
+
+
+def test_two_workers_with_migration_lose_nothing(run_local):
+    name = "mocker-agg-tp-1-dp-2-decode_worker"
+    run = run_local(name, extra=["--client", "aiperf", "--streaming", "--migration-limit", "3"])
+    s = run.summary(name)
+    assert s["fault"]["took_effect"] is True, _explain(run)
+    assert s["total"]["failures"] == 0, s["total"]["errors"]
+    assert s["verdict"] == "PASS" and run.proc.returncode == 0
+
+
+def test_frontend_kill(run_local):
+    name = "mocker-agg-tp-1-dp-1-frontend"
+    run = run_local(name, extra=["--client", "legacy"])
+    s = run.summary(name)
+    assert s["fault"]["took_effect"] is True, _explain(run)
+    assert "SIGINT" in json.dumps(json.loads((run.run_dir / name / "faults.json").read_text()))
+    assert s["timings"]["infrastructure_recovery_s"] is not None
+    assert s["verdict"] in ("PASS", "FAIL"), _explain(run)
+    assert s["stage1"]["status"] == "PASS"
+
+
+def test_disaggregated_prefill_kill(run_local):
+    name = "mocker-disagg-prefill-tp-1-decode-tp-1-dp-1-prefill_worker"
+    run = run_local(name, extra=["--client", "legacy"])
+    s = run.summary(name)
+    assert s["fault"]["took_effect"] is True, _explain(run)
+    assert s["fault"]["role"] == "prefill"
+    tree = run.run_dir / name
+    assert list((tree / "prefill").glob("*.log")) and list((tree / "decode").glob("*.log"))
+    assert s["stage1"]["status"] == "PASS" and s["verdict"] == "PASS", _explain(run)
+
+
+def test_token_overflow_phases(run_local):
+    name = "mocker_agg_token_overflow_2x"
+    run = run_local(name, extra=["--client", "legacy"])
+    s = run.summary(name)
+    assert set(s["phases"]) == {"overflow", "recovery"}, _explain(run)
+    assert s["phases"]["overflow"]["failures"] == s["phases"]["overflow"]["requests"] > 0
+    assert s["phases"]["recovery"]["failures"] == 0
+    tree = run.run_dir / name
+    assert list((tree / "overflow").glob("client_*.log.txt")) and list((tree / "recovery").glob("client_*.log.txt"))
+    assert s["verdict"] == "PASS", _explain(run)
