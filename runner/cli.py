@@ -174,5 +174,10 @@ def show_scenario_cmd(name: str) -> None:
     click.echo(json.dumps(lookup(name).__dict__, indent=2, default=str))
 
 
+from runner.cli_render import render_cmd  # noqa: E402
+
+main.add_command(render_cmd)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -112,6 +112,54 @@ class KubernetesConfig(Strict):
     image: str | None = Field(None, description="Dynamo runtime image for the graph.")
     template_dir: Path | None = Field(None, description="Directory of custom Jinja DGD templates.")
     tokenizer: str | None = Field(None, description="Tokenizer for aiperf: a local directory or an HF id.")
+    dgd_file: Path | None = Field(
+        None,
+        description="A complete DynamoGraphDeployment YAML to deploy instead of a template; the runner sets "
+        "its name, labels and owner and finds the frontend/decode/prefill roles from the component types.",
+    )
+    context: str | None = Field(None, description="kubeconfig context to use from a workstation (default: current).")
+    access: Literal["auto", "service", "port-forward"] = Field(
+        "auto",
+        description="How load reaches the frontend: its Service DNS name (in-cluster), a port-forward the runner "
+        "opens (workstation; lower fidelity), or auto (service when FT_RUNNER_IN_CLUSTER=1).",
+    )
+    frontend_port: int = Field(8000, ge=1, le=65535, description="Frontend HTTP port (operator default 8000).")
+    worker_metrics_port: int = Field(
+        9090, ge=1, le=65535, description="Worker system port serving /metrics (operator DYN_SYSTEM_PORT, 9090)."
+    )
+    mocker_model: str = Field(
+        "Qwen/Qwen3-0.6B",
+        description="Model (HF id or a path inside the image) the mocker reads its tokenizer and config from in "
+        "a cluster, used when the scenario's model is the local tiny model.",
+    )
+    runtime_version_override: str | None = Field(
+        None,
+        pattern=r"^(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})$",
+        description="Dynamo runtime version (MAJOR.MINOR.PATCH) of the image; required when the image tag "
+        "is not a semantic version (DGD admission rejects it otherwise).",
+    )
+    hf_token_secret: str | None = Field(
+        None, description="Secret exposed as env (envFrom) to every component, e.g. one holding HF_TOKEN."
+    )
+    image_pull_secrets: list[str] = Field(default_factory=list, description="imagePullSecrets of every pod.")
+    node_selector: dict[str, str] = Field(default_factory=dict, description="nodeSelector of every pod.")
+    tolerations: list[dict] = Field(default_factory=list, description="Tolerations of every pod (Kubernetes form).")
+    worker_resources: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Extra worker resources, {requests: {...}, limits: {...}}; GPUs are set from TP.",
+    )
+    frontend_resources: dict[str, dict[str, str]] = Field(
+        default_factory=dict, description="Frontend resources, {requests: {...}, limits: {...}}."
+    )
+    gpu_resource: str = Field("nvidia.com/gpu", description="Extended resource name of a GPU.")
+    extra_env: dict[str, str] = Field(default_factory=dict, description="Environment added to every component.")
+    worker_extra_args: list[str] = Field(default_factory=list, description="Arguments appended to every worker.")
+    frontend_extra_args: list[str] = Field(default_factory=list, description="Arguments appended to the frontend.")
+    termination_grace_period_s: int | None = Field(
+        None, ge=0, description="terminationGracePeriodSeconds of every pod (operator default 60)."
+    )
+    metrics_interval_s: PositiveFloat = Field(1.0, description="Period of the frontend/worker /metrics scrape.")
+    poll_interval_s: PositiveFloat = Field(1.0, description="Period of readiness and fault-evidence polls.")
 
 
 class S3Config(Strict):

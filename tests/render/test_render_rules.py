@@ -1,0 +1,235 @@
+"""Rendering rules: command lines per backend, roles from component types, user templates and files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from runner.cli import main
+from runner.config import RunConfig
+from runner.errors import UserError
+from runner.plan import plan
+from runner.render import (
+    dgd_name,
+    discover_components,
+    label_value,
+    owner_reference_from_env,
+    render_dgd,
+    roles_of,
+)
+
+from .crds import EXAMPLES, errors, require_shared
+
+
+def _config(**k8s) -> RunConfig:
+    return RunConfig(platform="kubernetes", kubernetes={"namespace": "ft", **k8s})
+
+
+def _workers(dgd: dict) -> dict[str, dict]:
+    """component name -> main container (v1beta1)."""
+    return {c["name"]: c["podTemplate"]["spec"]["containers"][0] for c in dgd["spec"]["components"]}
+
+
+@pytest.mark.parametrize(
+    "backend, flag",
+    [("vllm", "--max-model-len"), ("sglang", "--context-length"), ("trtllm", "--max-seq-len"), ("mocker", "--max-model-len")],
+)
+def test_token_overflow_sets_the_backends_context_limit_on_every_worker(backend, flag):
+    for mode in ("agg", "disagg"):
+        dgd = render_dgd(plan(f"{backend}_{mode}_token_overflow_2x", _config()), run_id="r")
+        workers = {n: c for n, c in _workers(dgd).items() if n != "Frontend"}
+        assert workers
+        for container in workers.values():
+            args = container["args"]
+            assert args[args.index(flag) + 1] == "1024"
+
+
+def test_ordinary_scenarios_have_no_context_limit():
+    dgd = render_dgd(plan("vllm-agg-tp-1-dp-1-decode_worker", _config()), run_id="r")
+    assert "--max-model-len" not in _workers(dgd)["worker"]["args"]
+
+
+def test_frontend_gets_the_migration_limit_and_tp_sets_gpus():
+    config = RunConfig(platform="kubernetes", deployment={"migration_limit": 0})
+    dgd = render_dgd(plan("sglang-agg-tp-4-dp-1-decode_worker", config), run_id="r")
+    containers = _workers(dgd)
+    fe = containers["Frontend"]["args"]
+    assert fe[fe.index("--migration-limit") + 1] == "0"
+    worker = containers["worker"]
+    assert worker["args"][worker["args"].index("--tp") + 1] == "4"
+    assert worker["args"].count("--tp") == 1  # not appended twice like upstream
+    assert worker["resources"]["limits"]["nvidia.com/gpu"] == "4"
+    assert "resources" not in containers["Frontend"] or "nvidia.com/gpu" not in str(containers["Frontend"]["resources"])
+
+
+def test_mocker_in_a_cluster_loads_a_real_model_id_but_serves_the_scenario_model():
+    dgd = render_dgd(plan("mocker-disagg-prefill-tp-1-decode-tp-1-dp-1-none", _config()), run_id="r")
+    containers = _workers(dgd)
+    for name, mode in (("decode", "decode"), ("prefill", "prefill")):
+        args = containers[name]["args"]
+        assert containers[name]["command"] == ["python3", "-m", "dynamo.mocker"]
+        assert args[args.index("--model-path") + 1] == "Qwen/Qwen3-0.6B"
+        assert args[args.index("--model-name") + 1] == "tiny-llm"
+        assert args[args.index("--disaggregation-mode") + 1] == mode
+        assert containers[name]["resources"] == {}  # no GPU
+    assert "backendFramework" not in dgd["spec"]
+
+
+def test_moe_runs_data_parallel_inside_one_pod_with_two_gpus():
+    dgd = render_dgd(plan("vllm-moe-disagg-tp-1-dp-2-prefill_worker", _config()), run_id="r")
+    comps = {c["name"]: c for c in dgd["spec"]["components"]}
+    assert comps["decode"]["replicas"] == comps["prefill"]["replicas"] == 1
+    args = comps["prefill"]["podTemplate"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--data-parallel-size") + 1] == "2"
+    assert comps["prefill"]["podTemplate"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "2"
+
+
+def test_dgd_names_are_dns_labels_and_keep_run_and_scenario_apart():
+    long = dgd_name("20260101-120000-abcdef", "sglang-disagg-prefill-tp-4-decode-tp-4-dp-1-sglang_prefill_detokenizer")
+    # a leading digit gets "ft-": the operator derives Service names (DNS-1035, letter first) from it
+    assert len(long) <= 40 and long.startswith("ft-20260101-120000-abcdef-sg")
+    assert long != dgd_name("20260101-120000-abcdef", "sglang-disagg-prefill-tp-4-decode-tp-4-dp-1-sglang_prefill_scheduler")
+    assert dgd_name("Run_1", "vllm_agg_token_overflow_2x") == "run-1-vllm-agg-token-overflow-2x"
+    assert dgd_name("1a", "x")[0].isalpha()
+    assert len(label_value("x" * 80)) <= 63
+
+
+def test_owner_reference_only_for_a_job_in_the_same_namespace():
+    env = {"FT_RUNNER_JOB_NAME": "ft-run", "FT_RUNNER_JOB_UID": "1234-uid", "FT_RUNNER_NAMESPACE": "ft"}
+    assert owner_reference_from_env("ft", env) == [
+        {"apiVersion": "batch/v1", "kind": "Job", "name": "ft-run", "uid": "1234-uid", "controller": False}
+    ]
+    assert owner_reference_from_env("other", env) == []
+    assert owner_reference_from_env("ft", {}) == []
+    dgd = render_dgd(plan("mocker-agg-tp-1-dp-1-none", _config()), "r", owner_reference_from_env("ft", env))
+    assert dgd["metadata"]["ownerReferences"][0]["uid"] == "1234-uid"
+
+
+def test_non_semver_image_without_override_is_a_user_error():
+    with pytest.raises(UserError, match="runtime_version_override"):
+        render_dgd(plan("mocker-agg-tp-1-dp-1-none", _config(image="my/dynamo:latest")), run_id="r")
+
+
+# ---------------------------------------------------------------- roles from the real example manifests
+
+
+@pytest.mark.parametrize(
+    "path, expected",
+    [
+        ("vllm/agg.yaml", {"frontend": ["Frontend"], "decode": ["VllmDecodeWorker"], "prefill": []}),
+        ("vllm/disagg.yaml", {"frontend": ["Frontend"], "decode": ["VllmDecodeWorker"], "prefill": ["VllmPrefillWorker"]}),
+        ("sglang/disagg.yaml", {"frontend": ["Frontend"], "decode": ["decode"], "prefill": ["prefill"]}),
+        ("trtllm/agg.yaml", {"frontend": ["Frontend"], "decode": ["TRTLLMWorker"], "prefill": []}),
+        ("v1alpha1/trtllm/disagg.yaml",
+         {"frontend": ["Frontend"], "decode": ["TRTLLMDecodeWorker"], "prefill": ["TRTLLMPrefillWorker"]}),
+        ("v1alpha1/sglang/agg.yaml", {"frontend": ["Frontend"], "decode": ["decode"], "prefill": []}),
+        ("ft-templates/vllm/moe_disagg.yaml",
+         {"frontend": ["Frontend"], "decode": ["VllmDecodeWorker"], "prefill": ["VllmPrefillWorker"]}),
+    ],
+)
+def test_roles_come_from_component_types_of_real_manifests(path, expected):
+    require_shared()
+    dgd = yaml.safe_load((EXAMPLES / path).read_text())
+    roles = roles_of(dgd)
+    assert {role: [c.name for c in comps] for role, comps in roles.items()} == expected
+
+
+def test_roles_ignore_service_names():
+    dgd = {
+        "apiVersion": "nvidia.com/v1alpha1",
+        "kind": "DynamoGraphDeployment",
+        "spec": {"services": {
+            "Frontend": {"componentType": "worker", "subComponentType": "prefill", "replicas": 1},
+            "decode": {"componentType": "frontend"},
+            "Planner": {"componentType": "planner"},
+        }},
+    }
+    assert {c.name: c.role for c in discover_components(dgd)} == {"Frontend": "prefill", "decode": "frontend"}
+
+
+def test_a_full_dgd_file_is_deployed_with_the_runners_identity(tmp_path):
+    require_shared()
+    config = _config(dgd_file=str(EXAMPLES / "vllm" / "disagg.yaml"))
+    dgd = render_dgd(plan("vllm-disagg-prefill-tp-1-decode-tp-1-dp-1-prefill_worker_pod", config), run_id="r9")
+    assert dgd["metadata"]["name"].startswith("r9-vllm-disagg")
+    assert dgd["metadata"]["namespace"] == "ft"
+    assert all(c["podTemplate"]["spec"]["shareProcessNamespace"] for c in dgd["spec"]["components"])
+    assert errors(dgd) == []
+    with pytest.raises(UserError, match="needs 2"):
+        render_dgd(plan("vllm-disagg-prefill-tp-1-decode-tp-1-dp-2-prefill_worker_pod", config), run_id="r9")
+    with pytest.raises(UserError, match="no prefill component"):
+        render_dgd(plan("vllm-disagg-prefill-tp-1-decode-tp-1-dp-1-none", _config(
+            dgd_file=str(EXAMPLES / "vllm" / "agg.yaml"))), run_id="r9")
+
+
+def _user_template(root: Path, body: str) -> Path:
+    target = root / "v1beta1" / "mocker"
+    target.mkdir(parents=True)
+    (target / "agg.yaml.j2").write_text(body)
+    return root
+
+
+def test_user_template_without_a_frontend_is_rejected_with_the_fix(tmp_path):
+    _user_template(tmp_path, """apiVersion: nvidia.com/v1beta1
+kind: DynamoGraphDeployment
+metadata: {name: {{ name }}}
+spec:
+  components:
+  - {name: Worker, type: worker, replicas: {{ worker_replicas }}}
+""")
+    with pytest.raises(UserError, match="no frontend component; add one with type: frontend"):
+        render_dgd(plan("mocker-agg-tp-1-dp-1-none", _config(template_dir=str(tmp_path))), run_id="r")
+
+
+def test_user_template_with_an_unknown_value_is_rejected(tmp_path):
+    _user_template(tmp_path, "apiVersion: {{ not_a_runner_value }}\n")
+    with pytest.raises(UserError, match="undefined value"):
+        render_dgd(plan("mocker-agg-tp-1-dp-1-none", _config(template_dir=str(tmp_path))), run_id="r")
+
+
+def test_user_template_with_own_names_works_and_can_reuse_builtin_macros(tmp_path):
+    _user_template(tmp_path, """{%- import "v1beta1/_macros.yaml.j2" as m with context -%}
+apiVersion: nvidia.com/v1beta1
+kind: DynamoGraphDeployment
+{{- m.metadata() }}
+spec:
+  components:
+  - {name: gateway, type: frontend, replicas: {{ frontend_replicas }}}
+  - {name: engine-a, type: worker, replicas: {{ worker_replicas }}}
+""")
+    dgd = render_dgd(plan("mocker-agg-tp-1-dp-2-decode_worker", _config(template_dir=str(tmp_path))), run_id="r")
+    assert {c.name: c.role for c in discover_components(dgd)} == {"gateway": "frontend", "engine-a": "decode"}
+
+
+def test_missing_template_for_a_backend_names_the_file(tmp_path):
+    (tmp_path / "v1beta1").mkdir()
+    with pytest.raises(UserError, match="no template v1beta1/nope"):
+        from runner.render import render_template
+
+        render_template({}, "v1beta1", "nope", "agg", tmp_path)
+    with pytest.raises(UserError, match="unknown DGD API version 'v2'"):
+        from runner.render import render_template
+
+        render_template({}, "v2", "mocker", "agg", None)
+
+
+def test_render_command_prints_the_manifest():
+    result = CliRunner().invoke(main, ["render", "--scenario", "mocker-agg-tp-1-dp-2-decode_worker",
+                                       "--api-version", "v1alpha1", "--model", "my-model", "--image", "img:1.6.1"])
+    assert result.exit_code == 0, result.output
+    dgd = yaml.safe_load(result.output)
+    assert dgd["apiVersion"] == "nvidia.com/v1alpha1"
+    worker = dgd["spec"]["services"]["worker"]
+    assert worker["replicas"] == 2 and worker["extraPodSpec"]["mainContainer"]["image"] == "img:1.6.1"
+    assert "my-model" in worker["extraPodSpec"]["mainContainer"]["args"]
+
+
+def test_render_command_rejects_bad_input_with_exit_code_2():
+    result = CliRunner().invoke(main, ["render", "--scenario", "mocker-agg-tp-1-dp-1-none", "--image", "x:latest"])
+    assert result.exit_code == 2 and "runtime_version_override" in result.output
+    result = CliRunner().invoke(main, ["render", "--scenario", "no-such-scenario"])
+    assert result.exit_code == 2 and "unknown scenario" in result.output
