@@ -59,7 +59,8 @@ lint: setup-test
 	$(BIN)/lint-imports
 
 bench: setup-test
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/bench_analysis.py
+	$(BIN)/python bench/bench_suite.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

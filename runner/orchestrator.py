@@ -25,7 +25,7 @@ from runner.load.base import LoadSpec, default_max_duration
 from runner.observe import iso_from_ns
 from runner.plan import Scenario, Unsupported, plan
 from runner.platforms.base import PlatformError
-from runner.records import MalformedExport, Record
+from runner.records import MalformedExport, Record, records_of_tree
 from runner.summary import (
     CrossCheck,
     FaultRecord,
@@ -40,7 +40,7 @@ from runner.ui import ProgressUI
 
 log = logging.getLogger("runner")
 
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_UPLOAD_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 OVERFLOW_PHASE_REQUESTS = 15
 
 
@@ -99,38 +99,82 @@ def run_suite(config: RunConfig, ui: ProgressUI | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     run = RunSummary(run_id=run_id, platform=config.platform, started_at=iso_from_ns(time.time_ns()))
     _write_json(run_dir / "summary.json", run.model_dump())
+    uploader = _make_uploader(config, run_id, run_dir, ui)
     ui.phase(f"run {run_id}: {len(scenarios)} scenario(s) on the {config.platform} platform -> {run_dir}")
+    summaries: list[ScenarioSummary] = []
+    interrupted = False
     try:
-        summaries = asyncio.run(_run_all(scenarios, platform, run_dir, run_id, ui))
+        asyncio.run(_run_all(scenarios, platform, run_dir, run_id, ui, summaries, uploader))
     except KeyboardInterrupt:
-        ui.phase("interrupted; the deployment was torn down and partial results are kept")
-        return EXIT_INTERRUPTED
+        interrupted = True
+        ui.phase("interrupted: the deployment was torn down; what was measured is kept")
     for s in summaries:
         run.scenarios.append(RunScenarioEntry(scenario=s.scenario, verdict=s.verdict, path=s.scenario))
-    code = EXIT_PASS if all(s.verdict in ("PASS", "EXPECTED-LIMITATION") for s in summaries) else EXIT_FAIL
+    passed = all(s.verdict in ("PASS", "EXPECTED-LIMITATION") for s in summaries)
+    code = EXIT_INTERRUPTED if interrupted else (EXIT_PASS if passed else EXIT_FAIL)
     run.finished_at, run.exit_code = iso_from_ns(time.time_ns()), code
     _write_json(run_dir / "summary.json", run.model_dump())
-    print(group_tables(summaries))
+    _write_run_reports(run_dir, run, summaries, ui)
+    if summaries:
+        print(group_tables(summaries))
     ui.phase(f"results: {run_dir}  ({sum(s.verdict == 'PASS' for s in summaries)}/{len(summaries)} passed)")
+    if uploader is not None:
+        report = uploader.final_pass()
+        for line in report.lines():
+            ui.phase(line)
+        if report.ok:
+            ui.phase(f"uploaded to {uploader.url()}")
+        elif code == EXIT_PASS:
+            code = EXIT_UPLOAD_INCOMPLETE
     return code
 
 
-async def _run_all(scenarios: list[Scenario], platform, run_dir: Path, run_id: str,
-                   ui: ProgressUI) -> list[ScenarioSummary]:
+def _make_uploader(config: RunConfig, run_id: str, run_dir: Path, ui: ProgressUI):
+    if not config.s3.bucket:
+        return None
+    from runner.store import Uploader
+
+    return Uploader(config.s3, run_id, run_dir)
+
+
+def _write_run_reports(run_dir: Path, run: RunSummary, summaries: list[ScenarioSummary], ui: ProgressUI) -> None:
+    """junit.xml and report.html for the run; a report that cannot be written is said, not fatal."""
+    from runner.junit import write_junit
+    from runner.report_html import write_report
+
+    records = {s.scenario: _tree_records(run_dir / s.scenario) for s in summaries}
+    for writer, args in ((write_junit, (run_dir, run, summaries)),
+                         (write_report, (run_dir, run, summaries, records))):
+        try:
+            writer(*args)
+        except (OSError, ValueError) as exc:
+            ui.phase(f"[red]could not write {writer.__name__}: {exc}[/]")
+
+
+def _tree_records(tree: Path) -> list[Record]:
+    try:
+        return records_of_tree(tree)
+    except MalformedExport:
+        return []
+
+
+async def _run_all(scenarios: list[Scenario], platform, run_dir: Path, run_id: str, ui: ProgressUI,
+                   summaries: list[ScenarioSummary], uploader) -> None:
     loop = asyncio.get_running_loop()
     current = asyncio.current_task()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, current.cancel)
-    summaries = []
     try:
         for i, scenario in enumerate(scenarios, 1):
             ui.scenario(scenario.name, i, len(scenarios))
             summary = await run_scenario(scenario, platform, run_dir / scenario.name, run_id, ui)
             print(scenario_table(summary))
             summaries.append(summary)
+            if uploader is not None:
+                report = await asyncio.to_thread(uploader.upload_scenario, run_dir / scenario.name)
+                ui.phase(report.lines()[0] + ("" if report.ok else f" ({report.error or 'see the final pass'})"))
     except asyncio.CancelledError:
         raise KeyboardInterrupt from None
-    return summaries
 
 
 async def run_scenario(scenario: Scenario, platform, tree: Path, run_id: str, ui: ProgressUI) -> ScenarioSummary:
@@ -304,6 +348,7 @@ async def _overflow_phases(scenario: Scenario, deployment, tree: Path, ui: Progr
         async with ui.counting(phase, load.progress, spec.clients * spec.requests_per_client):
             await load.run()
         observed.phases[phase] = load.records()
+        log.info("Load finished (%s phase): %d ok, %d failed", phase, load.progress.ok, load.progress.failed)
     observed.records = [r for recs in observed.phases.values() for r in recs]
 
 
@@ -313,16 +358,10 @@ def _finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed:
     fault_ns = observed.fault.injected_ns if observed.fault else None
     k = cfg.checks.consecutive_successes
     timings = Timings(startup_s=observed.startup_s, startup_reason=observed.startup_reason, fault_ns=fault_ns)
-    phase_stats = {}
-    if observed.phases:
-        phased = analyze_phases(observed.phases, k)
-        phase_stats = phased.phases
-        result = phased
-        timings.service_recovery_s, timings.service_recovery_reason = phased.service_recovery_s, phased.reason
-    else:
-        result = analyze(observed.records, fault_ns, k)
-        timings.service_recovery_s, timings.service_recovery_reason = result.service_recovery_s, result.reason
-        timings.first_success_ns = result.first_success_ns
+    result = analyze_phases(observed.phases, k) if observed.phases else analyze(observed.records, fault_ns, k)
+    timings.service_recovery_s = result.service_recovery_s
+    timings.service_recovery_reason = result.service_recovery_reason
+    timings.first_success_ns = result.first_success_ns
     timings.infrastructure_recovery_s, timings.infrastructure_recovery_reason = _infra_recovery(observed)
     stage1, stage2, verdict, reasons = judge(
         entry=entry, checks=cfg.checks, targets=cfg.fault.targets, analysis=result, fault=observed.fault,
@@ -343,7 +382,7 @@ def _finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed:
                       clients=load.clients, requests_per_client=load.requests_per_client,
                       streaming=load.streaming, input_tokens=load.input_tokens, output_tokens=load.output_tokens),
         timings=timings, fault=observed.fault, total=result.total, before=result.before, after=result.after,
-        after_recovery=result.after_recovery, phases=phase_stats, cross_check=cross, stage1=stage1, stage2=stage2,
+        after_recovery=result.after_recovery, phases=result.phases, cross_check=cross, stage1=stage1, stage2=stage2,
     )
     _write_json(tree / "summary.json", summary.model_dump(mode="json"))
     _write_json(tree / "faults.json", {

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from runner.errors import UserError
+from runner.procs import die_with_parent
 from runner.load.base import LoadSpec, Progress
 from runner.records import MalformedExport, Record, iter_aiperf
 
@@ -128,7 +129,7 @@ class AiperfLoad:
         with (artifact_dir / "genai_perf.log").open("ab") as log:
             proc = await asyncio.create_subprocess_exec(
                 *cmd, stdout=log, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL,
-                env=_aiperf_env(), start_new_session=True,
+                env=_aiperf_env(), preexec_fn=die_with_parent,
             )
         self._procs.add(proc)
         tail = _ExportTail(artifact_dir / "profile_export.jsonl", self.progress)

@@ -31,7 +31,8 @@ from runner.observe import EventLog, frontend_requests_total
 from runner.plan import Scenario
 from runner.platforms.base import PlatformError
 from runner.platforms.local_env import check_dynamo, resolve_model_dir
-from runner.platforms.local_procs import die_with_parent, free_port, now_ns, port_is_free, process_evidence
+from runner.platforms.local_procs import free_port, now_ns, port_is_free, process_evidence
+from runner.procs import die_with_parent
 from runner.platforms.local_service import ServiceProxy
 
 SERVICE_DIR = {"frontend": "Frontend", "decode": "decode", "prefill": "prefill"}

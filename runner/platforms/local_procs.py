@@ -1,30 +1,12 @@
-"""Process-level helpers of the local platform: spawning with a parent-death
-signal, free ports, and evidence read from /proc."""
+"""Process-level helpers of the local platform: free ports and evidence read from /proc."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import random
-import signal
 import socket
 import time
 from pathlib import Path
-
-_PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL("libc.so.6", use_errno=True) if os.path.exists("/proc") else None
-
-
-def die_with_parent() -> None:
-    """preexec_fn: the child gets SIGKILL when the runner dies, even by SIGKILL.
-
-    The child also gets its own process group so a terminal's Ctrl-C reaches
-    only the runner, which then shuts the deployment down in order.
-    """
-    os.setpgid(0, 0)
-    if _libc is not None:
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
 
 # Dynamo 1.6.1 parses DYN_SYSTEM_PORT as a signed 16-bit integer, so ports
 # above 32767 (most of Linux's ephemeral range) are rejected at startup.
