@@ -134,9 +134,17 @@ def _build_config(config_file: Path | None, overrides: dict) -> RunConfig:
 @click.option("--run-id", help="Run id (default: time-based).")
 @click.option("--model-dir", type=click.Path(path_type=Path), help="Local model directory (local platform).")
 @click.option("--namespace", help="Kubernetes namespace.")
+@click.option("--s3-bucket", help="Upload every scenario's tree to this bucket as soon as it ends.")
+@click.option("--s3-prefix", help="Key prefix inside the bucket.")
+@click.option("--s3-endpoint", help="S3-compatible endpoint URL (default: AWS).")
+@click.option("--s3-region", help="Region of the bucket.")
+@click.option("--s3-addressing-style", type=click.Choice(["path", "virtual", "auto"]), help="Bucket addressing.")
+@click.option("--scenario-index", type=click.IntRange(min=0),
+              help="Run only scenario N (from 0) of the list: an Indexed Job's completion index.")
 def run_cmd(config_file, scenarios, platform, client, aiperf_mode, clients, requests_per_client, request_rate,
             input_tokens, output_tokens, streaming, max_attempts, inject_after, targets, migration_limit,
-            max_model_len, seed, output, run_id, model_dir, namespace) -> None:
+            max_model_len, seed, output, run_id, model_dir, namespace, s3_bucket, s3_prefix, s3_endpoint,
+            s3_region, s3_addressing_style, scenario_index) -> None:
     """Deploy, load, inject, measure, judge and report one or more scenarios."""
     config = _build_config(
         config_file,
@@ -161,8 +169,17 @@ def run_cmd(config_file, scenarios, platform, client, aiperf_mode, clients, requ
             "run_id": run_id,
             "local.model_dir": str(model_dir) if model_dir else None,
             "kubernetes.namespace": namespace,
+            "s3.bucket": s3_bucket,
+            "s3.prefix": s3_prefix,
+            "s3.endpoint": s3_endpoint,
+            "s3.region": s3_region,
+            "s3.addressing_style": s3_addressing_style,
         },
     )
+    if scenario_index is not None:
+        from runner.matrix import pick
+
+        config = config.model_copy(update={"scenarios": [pick(config.scenarios, scenario_index)]})
     from runner.orchestrator import run_suite
 
     sys.exit(run_suite(config))
@@ -177,6 +194,10 @@ def show_scenario_cmd(name: str) -> None:
 from runner.cli_render import render_cmd  # noqa: E402
 
 main.add_command(render_cmd)
+
+from runner.cli_results import results  # noqa: E402
+
+main.add_command(results)
 
 
 if __name__ == "__main__":  # pragma: no cover
