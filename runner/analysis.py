@@ -48,11 +48,6 @@ class Analysis:
     # as opposed to connection errors and timeouts: for token overflow, the rejected oversized prompts.
     rejected_by_phase: dict[str, int] = field(default_factory=dict)
 
-    @property
-    def reason(self) -> str | None:
-        """service_recovery_reason, under the name runner.orchestrator reads."""
-        return self.service_recovery_reason
-
 
 def percentiles(values: Iterable[float | None]) -> Percentiles:
     """Mean, p50, p90, p99 (numpy's default linear interpolation) of the pooled values.

@@ -99,7 +99,8 @@ def _request_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
         ("Failed Requests", str(total.failures)),
         ("Success Rate", _rate(total.success_rate, "no request was recorded")),
     ]
-    if summary.timings.fault_ns is not None:
+    # token overflow shows its phases instead (see _phase_rows)
+    if summary.timings.fault_ns is not None and not summary.phases:
         rows += [
             ("Before Fault", _counts(summary.before)),
             ("After Fault", _counts(summary.after)),

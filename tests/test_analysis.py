@@ -284,7 +284,6 @@ def test_analyze_phases_without_a_recovery_phase_says_so():
     result = analyze_phases({"overflow": overflow_records()["overflow"]}, 5)
     assert result.service_recovery_s is None
     assert result.service_recovery_reason == "the recovery phase has no attempts, so recovery could not be measured"
-    assert result.reason == result.service_recovery_reason
 
 
 def test_analyze_with_phase_split_groups_records_by_their_phase():

@@ -153,6 +153,7 @@ def test_scenario_table_lists_token_overflow_phases():
     text = scenario_table(summary_of(analysis, "token_overflow", group="mocker_agg_token_overflow_2x"))
     assert "Overflow Phase" in text and "0 ok / 3 failed, 0.00% ok" in text
     assert "Recovery Phase" in text and "5 ok / 0 failed, 100.00% ok" in text
+    assert "Before Fault" not in text
 
 
 def group_lines(text: str, label: str) -> list[str]:
