@@ -8,7 +8,7 @@ STAMPS := $(VENV)/.stamps
 RUN_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test setup setup-test system-test-deps unit e2e lint bench clean
+.PHONY: run test setup setup-test system-test-deps unit e2e lint bench chart-files image clean
 
 run: setup
 	$(BIN)/ft-runner run $(RUN_ARGS)
@@ -57,6 +57,16 @@ e2e: setup-test
 
 lint: setup-test
 	$(BIN)/lint-imports
+
+# The chart's values.yaml, values.schema.json, files/catalog.json and README table are generated
+# from runner/config.py and runner/catalog.py: rerun after changing either (tests/chart checks).
+chart-files: $(STAMPS)/runner
+	$(BIN)/python -m runner.schema_gen
+	$(BIN)/python scripts/gen-chart-readme.py
+
+# The runner image, built as CI builds it (a debootstrap base; needs root)
+image: $(STAMPS)/test-system
+	bash scripts/build-image-ci.sh dynamo-ft-runner:dev
 
 bench: setup-test
 	$(BIN)/python bench/bench_analysis.py

@@ -150,3 +150,29 @@ def test_image_size_stays_bounded(image):
     size = int(docker("image", "inspect", "--format", "{{.Size}}", image).stdout)
     # aiperf's dependencies (pyarrow, transformers, scipy, pandas, plotly...) are most of it
     assert size < 2_000_000_000, f"image is {size / 1e9:.2f} GB"
+
+
+def test_custom_templates_from_the_chart_are_used(image, tmp_path):
+    """customTemplates.files, laid out as the pod's templates volume, override the image's own template."""
+    builtin = (REPO / "templates" / "v1beta1" / "mocker" / "agg.yaml.j2").read_text()
+    custom = builtin.replace("w.working_dir", '"/custom-templates-were-used"')
+    assert custom != builtin, "the builtin mocker template changed: update this test's edit"
+    objects = render(sets={"config.scenarios": ["mocker-agg-tp-1-dp-1-none"],
+                           "customTemplates.files": {"v1beta1/mocker/agg.yaml.j2": custom}})
+    cm = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-templates"))
+    pod = next(o for o in objects if o["kind"] == "Job")["spec"]["template"]["spec"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "templates")["configMap"]
+    for item in volume["items"]:  # what the kubelet does with the ConfigMap volume
+        target = tmp_path / "templates" / item["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(cm["data"][item["key"]])
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "config.yaml").write_text(yaml.safe_dump(runner_config(objects)))
+    for path in [tmp_path, *tmp_path.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    result = run(image, "render", "--config", "/etc/ft-runner/config/config.yaml",
+                 "--scenario", "mocker-agg-tp-1-dp-1-none",
+                 volumes=(f"{tmp_path / 'config'}:/etc/ft-runner/config:ro",
+                          f"{tmp_path / 'templates'}:/etc/ft-runner/templates:ro"))
+    assert result.returncode == 0, result.stderr
+    assert "workingDir: /custom-templates-were-used" in result.stdout
