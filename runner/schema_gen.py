@@ -387,8 +387,7 @@ def values_yaml(schema: dict | None = None) -> str:
         "",
     ]
     values = default_values()
-    values["config"] = {k: v for k, v in values["config"].items() if k in schema["properties"]["config"]["properties"]}
-    _prune(values["config"], schema["properties"]["config"])
+    _prune(values["config"], schema["properties"]["config"])  # drop what the chart sets itself
     return "\n".join(header + _emit(schema, values, "", 0)) + "\n"
 
 
