@@ -248,7 +248,14 @@ def download_run(remote: Remote, dest: Path, scenario: str | None = None, progre
             if done[0] and progress:
                 progress.advance(-done[0])  # a retried transfer starts over
             done[0] = 0
-            remote.client.download_file(remote.bucket, key, str(part), Config=transfer, Callback=count)
+            if entry.size >= transfer.multipart_threshold:  # ranged GETs in parallel
+                remote.client.download_file(remote.bucket, key, str(part), Config=transfer, Callback=count)
+                return
+            body = remote.client.get_object(Bucket=remote.bucket, Key=key)["Body"]
+            with part.open("wb") as fh:
+                for chunk in body.iter_chunks(1 << 20):
+                    fh.write(chunk)
+                    count(len(chunk))
 
         try:
             with_retries(fetch, remote.retry)

@@ -407,6 +407,7 @@ class Uploader:
             return report
         stop = threading.Event()  # a fatal error or an exhausted outage: no more tries this pass
         fatal: list[str] = []
+        existing = self._existing_keys(client)
 
         def one(path: Path) -> tuple[str, str, int, str | None]:
             rel = path.relative_to(self.run_dir).as_posix()
@@ -418,7 +419,7 @@ class Uploader:
             except OSError as exc:
                 return ("failed", key, 0, f"cannot read the local file: {exc.strerror}")
             try:
-                if self._already_stored(client, rel, key, entry.sha256, stop):
+                if self._already_stored(client, rel, key, entry.sha256, stop, existing):
                     return ("skipped", key, 0, None)
                 self._put(client, path, key, entry.sha256, stop)
             except Exception as exc:  # noqa: BLE001 - the pass never raises on a store problem
@@ -453,10 +454,24 @@ class Uploader:
         report.seconds = time.monotonic() - started
         return report
 
-    def _already_stored(self, client, rel: str, key: str, sha: str, stop: threading.Event) -> bool:
+    def _existing_keys(self, client) -> set[str] | None:
+        """The run's keys already in the store (one LIST per 1000 keys), or None to HEAD every file instead."""
+        keys: set[str] = set()
+        try:
+            pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.key_for("") + "/")
+            for page in pages:
+                keys.update(obj["Key"] for obj in page.get("Contents", []))
+        except Exception:  # noqa: BLE001 - no listing (policy, outage): fall back to one HEAD per file
+            return None
+        return keys
+
+    def _already_stored(self, client, rel: str, key: str, sha: str, stop: threading.Event,
+                        existing: set[str] | None = None) -> bool:
         with self._lock:
             if self._stored.get(rel) == sha:
                 return True
+        if existing is not None and key not in existing:
+            return False  # not in the store: no HEAD needed
 
         def head():
             try:
@@ -479,7 +494,11 @@ class Uploader:
         extra = {"Metadata": {SHA_META: sha}, "ContentType": content_type(path)}
 
         def put():
-            client.upload_file(str(path), self.bucket, key, ExtraArgs=extra, Config=self.transfer)
+            if path.stat().st_size < self.transfer.multipart_threshold:
+                with path.open("rb") as body:  # one request; upload_file would start a transfer manager per file
+                    client.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
+            else:
+                client.upload_file(str(path), self.bucket, key, ExtraArgs=extra, Config=self.transfer)
 
         with_retries(put, self.retry, on_retry=lambda n, e: self._emit("retry", key), give_up=stop.is_set)
 

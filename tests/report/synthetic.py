@@ -182,7 +182,12 @@ def _services(sdir: Path, spec: Spec, rng: random.Random) -> None:
                                                   'dynamo_frontend_requests_total{model="tiny"} 160\n')
             (d / f"{pod}.yaml").write_text(f"apiVersion: v1\nkind: Pod\nmetadata:\n  name: {pod}\nstatus:\n  phase: Running\n")
     if spec.big_file_bytes:
-        (sdir / "decode" / "ft-test-decode-7c9f-0.metrics.log").write_bytes(rng.randbytes(spec.big_file_bytes))
+        with (sdir / "decode" / "ft-test-decode-7c9f-0.metrics.log").open("wb") as fh:
+            left = spec.big_file_bytes
+            while left:
+                n = min(left, 1 << 20)
+                fh.write(rng.randbytes(n))
+                left -= n
 
 
 def build_scenario(run_dir: Path, run_id: str, spec: Spec, seed: int = 7) -> tuple[ScenarioSummary, list[Record]]:
