@@ -331,7 +331,6 @@ class Uploader:
         self.transfer = TransferConfig(multipart_threshold=multipart_threshold, multipart_chunksize=multipart_chunksize,
                                        max_concurrency=4, use_threads=True)
         self._client = client
-        self._client_error: BaseException | None = None
         self._stored: dict[str, str] = {}  # rel path -> sha256 known to be in the store
         self._hashes: dict[str, tuple[int, int, str]] = {}  # rel -> (size, mtime_ns, sha256)
         self._lock = threading.Lock()
@@ -355,8 +354,14 @@ class Uploader:
         files = sorted(p for p in self.run_dir.rglob("*") if p.is_file() and p.relative_to(self.run_dir).as_posix() != MANIFEST)
         report = self._pass(files)
         manifest_key = self.key_for(MANIFEST)
-        entries = [self._entry(p) for p in files if p.exists()]
-        (self.run_dir / MANIFEST).write_text(manifest_json(self.run_id, entries))
+        try:
+            entries = [self._entry(p) for p in files if p.exists()]
+            (self.run_dir / MANIFEST).write_text(manifest_json(self.run_id, entries))
+        except OSError as exc:  # the local tree itself is at fault; still no exception out of the uploader
+            report.failed.append(manifest_key)
+            report.errors[manifest_key] = f"cannot write the local manifest: {exc}"
+            report.error = report.error or report.errors[manifest_key]
+            return report
         if not report.ok:
             report.failed.append(manifest_key)
             report.errors[manifest_key] = "held back until every other file is in the store"

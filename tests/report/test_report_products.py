@@ -7,13 +7,13 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from report.synthetic import S, T0_NS, DEFAULT_SPECS, Spec, build_run
+from report.synthetic import S, T0_NS, build_run
 from runner.compare import compare, render
 from runner.junit import write_junit
 from runner.records import Record
 from runner.report_html import render as render_html
 from runner.report_html import write_report
-from runner.summary import CheckResult, RunSummary, ScenarioSummary, Stage, Timings, WindowStats
+from runner.summary import CheckResult, RunSummary, ScenarioSummary, Stage, Timings
 from runner.timeline import choose_bin, series, timeline_svg, write_timeline_png
 
 
@@ -182,3 +182,17 @@ def test_compare_small_changes_are_not_regressions(built):
     _, _, a, _ = built
     b = [with_(a[0], total=a[0].total.model_copy(update={"success_rate": 0.97}))]
     assert compare(a[:1], b)[0].regressions == []
+
+
+def test_plot_marks_the_fault_and_the_recovery_span(built):
+    from runner.timeline import COLORS
+
+    _, _, summaries, records = built
+    faulted = timeline_svg(summaries[0], records[summaries[0].scenario])
+    baseline = timeline_svg(summaries[1], records[summaries[1].scenario])
+    for svg in (faulted, baseline):
+        assert COLORS["ok"] in svg and COLORS["p50"] in svg  # successes and latency drawn
+    assert COLORS["fault"] in faulted and COLORS["recovery"] in faulted and COLORS["infra"] in faulted
+    assert COLORS["fault"] not in baseline and COLORS["recovery"] not in baseline
+    overflow = timeline_svg(summaries[3], records[summaries[3].scenario])
+    assert COLORS["phase"] in overflow and COLORS["fail"] in overflow

@@ -50,3 +50,21 @@ def test_show_names_the_broken_file(tmp_path):
     empty.mkdir()
     res = CliRunner().invoke(main, ["results", "show", str(empty)])
     assert res.exit_code == 2 and "holds no summary.json: give a run directory" in res.output
+
+
+def test_compare_local_runs_and_fail_on_regression(tmp_path):
+    run_a, _, summaries, _ = build_run(tmp_path / "a", "run-a", write_products=False)
+    run_b, _, _, _ = build_run(tmp_path / "b", "run-b", write_products=False)
+    res = CliRunner().invoke(main, ["results", "compare", str(run_a), str(run_b), "--fail-on-regression"])
+    assert res.exit_code == 0, res.output
+    assert res.output.rstrip().endswith("0 regression(s)")
+
+    worse = run_b / summaries[1].scenario / "summary.json"
+    data = json.loads(worse.read_text())
+    data["verdict"] = "FAIL"
+    data["total"]["success_rate"] = 0.5
+    worse.write_text(json.dumps(data))
+    res = CliRunner().invoke(main, ["results", "compare", str(run_a), str(run_b)])
+    assert res.exit_code == 0 and "verdict PASS -> FAIL; success rate -50.00 pp" in res.output
+    res = CliRunner().invoke(main, ["results", "compare", str(run_a), str(run_b), "--fail-on-regression"])
+    assert res.exit_code == 1 and res.output.rstrip().endswith("1 regression(s)")

@@ -55,7 +55,7 @@ class Creds:
     secret_key: str
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # auth stays on only while these tests run
 def _auth_on() -> Iterator[Creds]:
     from moto import settings
     from moto.core import DEFAULT_ACCOUNT_ID
@@ -72,7 +72,7 @@ def _auth_on() -> Iterator[Creds]:
     settings.INITIAL_NO_AUTH_ACTION_COUNT = before
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def store(_auth_on) -> Iterator[Store]:
     s = Store(free_port())
     s.start()

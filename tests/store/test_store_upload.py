@@ -191,3 +191,11 @@ def test_listing_reads_summaries_not_trees(store, bucket, run, tmp_path):
 
     run, summaries = read_remote_summaries(Remote(s3cfg(store, bucket), f"s3://{bucket}/ci/nightly/{run_a}", retry=FAST))
     assert run.run_id == run_a and [s.scenario for s in summaries] == [s.name for s in DEFAULT_SPECS]
+
+
+def test_listing_a_url_that_names_one_run(store, bucket, run):
+    run_dir, summary, _, _ = run
+    upload_run(store, bucket, run_dir, summary.run_id)
+    runs = list_runs(Remote(s3cfg(store, bucket), f"s3://{bucket}/ci/nightly/{summary.run_id}", retry=FAST))
+    assert [r.run_id for r in runs] == [summary.run_id] and runs[0].complete
+    assert list_runs(Remote(s3cfg(store, bucket), f"s3://{bucket}/elsewhere", retry=FAST)) == []
