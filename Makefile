@@ -50,7 +50,7 @@ $(STAMPS)/test-system: scripts/install-system-test-deps.sh scripts/install-helm.
 	touch $@
 
 unit: setup-test
-	bash scripts/run-tests.sh -m "not e2e" $(PYTEST_ARGS)
+	bash scripts/run-tests.sh -m "not e2e and not image" $(PYTEST_ARGS)
 
 e2e: setup-test
 	bash scripts/run-tests.sh -m e2e $(PYTEST_ARGS)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import time
 from dataclasses import dataclass, field
@@ -59,6 +60,18 @@ class Observed:
     errors: list[str] = field(default_factory=list)
 
 
+def job_run_id() -> str | None:
+    """Inside the chart's Job the run id is the Job's name plus the start of its UID (a reinstall
+    reuses the name, never the UID). Each index of an Indexed Job is a run of its own, suffixed
+    `-i<N>`, so their run-level files (summary, manifest, reports) never overwrite each other."""
+    name, uid = os.environ.get("FT_RUNNER_JOB_NAME"), os.environ.get("FT_RUNNER_JOB_UID")
+    if not (name and uid):
+        return None
+    run_id = f"{name[:28].rstrip('-')}-{uid[:8]}".lower()
+    index = os.environ.get("FT_RUNNER_SCENARIO_INDEX")
+    return f"{run_id}-i{index}" if index and index.isdigit() else run_id
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{time.time_ns() % 10000:04d}"
 
@@ -92,7 +105,7 @@ def run_suite(config: RunConfig, ui: ProgressUI | None = None) -> int:
     scenarios = resolve_scenarios(config)
     platform = make_platform(config)
     platform.preflight(scenarios)
-    run_id = config.run_id or new_run_id()
+    run_id = config.run_id or job_run_id() or new_run_id()
     run_dir = config.output / run_id
     if run_dir.exists() and any(run_dir.iterdir()):
         raise UserError(f"{run_dir} already holds a run; choose another --run-id or --output")
@@ -151,6 +164,15 @@ def _write_run_reports(run_dir: Path, run: RunSummary, summaries: list[ScenarioS
             ui.phase(f"[red]could not write {writer.__name__}: {exc}[/]")
 
 
+def _write_timeline(tree: Path, summary: ScenarioSummary, ui: ProgressUI) -> None:
+    from runner.timeline import write_timeline_png
+
+    try:
+        write_timeline_png(tree, summary, _tree_records(tree))
+    except (OSError, ValueError) as exc:
+        ui.phase(f"[red]could not write timeline.png: {exc}[/]")
+
+
 def _tree_records(tree: Path) -> list[Record]:
     try:
         return records_of_tree(tree)
@@ -170,6 +192,7 @@ async def _run_all(scenarios: list[Scenario], platform, run_dir: Path, run_id: s
             summary = await run_scenario(scenario, platform, run_dir / scenario.name, run_id, ui)
             print(scenario_table(summary))
             summaries.append(summary)
+            _write_timeline(run_dir / scenario.name, summary, ui)
             if uploader is not None:
                 report = await asyncio.to_thread(uploader.upload_scenario, run_dir / scenario.name)
                 ui.phase(report.lines()[0] + ("" if report.ok else f" ({report.error or 'see the final pass'})"))

@@ -11,7 +11,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+import jsonschema
 import pytest
+
+from runner.schema_summary import SCHEMA_PATH
 
 pytestmark = pytest.mark.e2e
 
@@ -25,6 +28,10 @@ class Run:
     run_dir: Path
 
     def summary(self, scenario: str) -> dict:
+        """The scenario's summary.json, after checking every summary.json of the run against the published schema."""
+        validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
+        for path in self.run_dir.rglob("summary.json"):
+            validator.validate(json.loads(path.read_text()))
         return json.loads((self.run_dir / scenario / "summary.json").read_text())
 
 

@@ -28,6 +28,10 @@ def test_baseline_with_aiperf(run_local):
     # the client counted every request the frontend counted (plus the readiness probe)
     assert s["cross_check"]["difference"] == 1
     assert "Test Group: mocker-agg-tp-1-dp-1" in run.proc.stdout and "Startup" in run.proc.stdout
+    # the run's reports: junit.xml, a self-contained report.html and the scenario's timeline
+    assert (run.run_dir / "junit.xml").read_text().count("<testcase") == 1
+    assert "<svg" in (run.run_dir / "report.html").read_text()
+    assert (tree / "timeline.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_single_worker_kill_recovers_with_legacy_client(run_local):
