@@ -126,4 +126,4 @@ def test_user_settings_reach_every_pod_and_validate():
     alpha = render_dgd(plan("vllm-agg-tp-2-dp-1-decode_worker", config.model_copy(
         update={"kubernetes": config.kubernetes.model_copy(update={"api_version": "v1alpha1"})})), run_id="r1")
     assert errors(alpha) == []
-    assert alpha["spec"]["services"]["worker"]["resources"]["requests"] == {"memory": "8Gi", "cpu": "2", "gpu": "2"}
+    assert alpha["spec"]["services"]["decode"]["resources"]["requests"] == {"memory": "8Gi", "cpu": "2", "gpu": "2"}

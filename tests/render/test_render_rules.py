@@ -50,7 +50,7 @@ def test_token_overflow_sets_the_backends_context_limit_on_every_worker(backend,
 
 def test_ordinary_scenarios_have_no_context_limit():
     dgd = render_dgd(plan("vllm-agg-tp-1-dp-1-decode_worker", _config()), run_id="r")
-    assert "--max-model-len" not in _workers(dgd)["worker"]["args"]
+    assert "--max-model-len" not in _workers(dgd)["decode"]["args"]
 
 
 def test_frontend_gets_the_migration_limit_and_tp_sets_gpus():
@@ -59,7 +59,7 @@ def test_frontend_gets_the_migration_limit_and_tp_sets_gpus():
     containers = _workers(dgd)
     fe = containers["Frontend"]["args"]
     assert fe[fe.index("--migration-limit") + 1] == "0"
-    worker = containers["worker"]
+    worker = containers["decode"]
     assert worker["args"][worker["args"].index("--tp") + 1] == "4"
     assert worker["args"].count("--tp") == 1  # not appended twice like upstream
     assert worker["resources"]["limits"]["nvidia.com/gpu"] == "4"
@@ -223,7 +223,7 @@ def test_render_command_prints_the_manifest():
     assert result.exit_code == 0, result.output
     dgd = yaml.safe_load(result.output)
     assert dgd["apiVersion"] == "nvidia.com/v1alpha1"
-    worker = dgd["spec"]["services"]["worker"]
+    worker = dgd["spec"]["services"]["decode"]
     assert worker["replicas"] == 2 and worker["extraPodSpec"]["mainContainer"]["image"] == "img:1.6.1"
     assert "my-model" in worker["extraPodSpec"]["mainContainer"]["args"]
 
