@@ -117,7 +117,7 @@ _READ_BUFFER_BYTES = 1 << 20
 _INTER_CHUNK_LATENCIES = b'"inter_chunk_latency":{"value":['
 
 
-def _without_inter_chunk_latencies(raw: bytes) -> bytes:
+def _without_inter_chunk_latencies(raw: bytes) -> bytes | bytearray:
     """The line minus its inter-chunk latencies (~100 numbers, half of a streamed line's bytes).
 
     No Record field uses them, and even skipped values must be scanned: cutting
@@ -125,38 +125,38 @@ def _without_inter_chunk_latencies(raw: bytes) -> bytes:
     cannot match inside a JSON string (its quotes would be escaped there), and
     the array holds only numbers, so its first "]" closes it.
     """
-    start = raw.find(_INTER_CHUNK_LATENCIES)
-    if start < 0:
-        return raw
-    start += len(_INTER_CHUNK_LATENCIES)
+    # On a streamed success line the first "[" opens this very array; a one-byte
+    # search is several times faster than searching for the key.
+    start = raw.find(b"[") + 1
+    if not start or not raw.endswith(_INTER_CHUNK_LATENCIES, 0, start):
+        start = raw.find(_INTER_CHUNK_LATENCIES)
+        if start < 0:
+            return raw
+        start += len(_INTER_CHUNK_LATENCIES)
     end = raw.find(b"]", start)
     if end < 0:
         return raw
-    return raw[:start] + raw[end:]
-
-
-def _decode_aiperf_line(raw: bytes) -> _AiperfLine:
-    shortened = _without_inter_chunk_latencies(raw)
-    if shortened is not raw:
-        try:
-            return _aiperf_decoder.decode(shortened)
-        except msgspec.DecodeError:
-            pass  # judge the line as it was written
-    return _aiperf_decoder.decode(raw)
+    shortened = bytearray(raw)  # one copy; cheaper than joining two slices
+    del shortened[start:end]
+    return shortened
 
 
 def iter_aiperf(path: Path, client: str = "", attempt: int = 0, phase: str = "load") -> Iterator[Record]:
     """Records of one aiperf `profile_export.jsonl` (warmup lines skipped)."""
+    decode = _aiperf_decoder.decode
     with path.open("rb", buffering=_READ_BUFFER_BYTES) as fh:
         for lineno, raw in enumerate(fh, 1):
             if raw.isspace():  # unlike strip(), no copy of the line
                 continue
             try:
-                line = _decode_aiperf_line(raw)
-            except msgspec.DecodeError as exc:
-                if raw.endswith(b"\n"):
-                    raise MalformedExport(f"{path}:{lineno}: not an aiperf record ({exc})") from exc
-                break  # a line still being written by a live export
+                line = decode(_without_inter_chunk_latencies(raw))
+            except msgspec.DecodeError:
+                try:
+                    line = decode(raw)  # judge the line as it was written
+                except msgspec.DecodeError as exc:
+                    if raw.endswith(b"\n"):
+                        raise MalformedExport(f"{path}:{lineno}: not an aiperf record ({exc})") from exc
+                    break  # a line still being written by a live export
             if line.metadata.benchmark_phase not in (None, "profiling"):
                 continue
             yield _aiperf_record(line, client, attempt, phase)
