@@ -1,0 +1,138 @@
+"""Pure decisions over real-shaped API objects, and the /proc scripts run by a real sh."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from runner.platforms import k8s_decide as d
+from runner.platforms.kubernetes import service_url, use_service
+
+
+def _pod(name, component, ready=True, restarts=0, deleting=False, phase="Running", waiting=None):
+    cs = {"name": "main", "ready": ready, "restartCount": restarts,
+          "state": {"waiting": waiting} if waiting else {"running": {"startedAt": "2026-01-01T00:00:00Z"}},
+          "lastState": {}}
+    meta = {"name": name, "uid": f"uid-{name}", "labels": {d.GRAPH_LABEL: "g", d.COMPONENT_LABEL: component}}
+    if deleting:
+        meta["deletionTimestamp"] = "2026-01-01T00:00:01Z"
+    return {"metadata": meta, "spec": {"containers": [{"name": "main", "command": ["python3", "-m", "dynamo.vllm"]}]},
+            "status": {"phase": phase, "containerStatuses": [cs],
+                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def _dgd(ready="True", state="successful", gen=2, observed=2):
+    return {"metadata": {"generation": gen},
+            "status": {"state": state, "observedGeneration": observed,
+                       "conditions": [{"type": "Ready", "status": ready, "reason": "R", "message": "m",
+                                       "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}
+
+
+def test_dgd_ready_needs_condition_state_and_current_generation():
+    assert d.dgd_ready(_dgd())[0]
+    assert "state is pending" in d.dgd_ready(_dgd(state="pending"))[1]
+    assert not d.dgd_ready(_dgd(ready="False"))[0]
+    assert "generation 1" in d.dgd_ready(_dgd(observed=1))[1]
+    assert "no Ready condition" in d.dgd_ready({"status": {"state": "initializing"}})[1]
+
+
+def test_pods_ready_counts_live_pods_per_role_and_ignores_terminating_ones():
+    roles = {"Frontend": "frontend", "decode": "decode"}
+    pods = [_pod("f", "Frontend"), _pod("d1", "decode"), _pod("d0", "decode", deleting=True)]
+    assert d.pods_ready(pods, roles, {"frontend": 1, "decode": 1})[0]
+    ok, why = d.pods_ready(pods, roles, {"frontend": 1, "decode": 2})
+    assert not ok and "decode 1/2 ready (1 pods)" in why
+    assert d.pods_by_role(pods, roles)["decode"][0]["metadata"]["name"] == "d1"
+
+
+def test_pod_problem_reports_image_pull_errors():
+    pod = _pod("x", "decode", ready=False, waiting={"reason": "ImagePullBackOff", "message": "not found"})
+    assert d.pod_problem(pod) == "x/main: ImagePullBackOff: not found"
+    assert d.pod_problem(_pod("y", "decode")) is None
+
+
+def test_parse_stat_handles_spaces_and_parentheses_in_comm():
+    line = "42 (VLLM::Engine (x)) S 7 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 123456 1000 10"
+    assert d.parse_stat(line) == ("VLLM::Engine (x)", "S", 7, 123456)
+
+
+def test_parse_dump_drops_the_dumping_shell_and_keeps_argv():
+    out = ("@@SELF 99\n"
+           "@@PROC 7\n7 (python3) S 0 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 500 0 0\n@@CMD\n"
+           "python3\x00-m\x00dynamo.vllm\x00--model\x00Q\x00\n@@END\n"
+           "@@PROC 8\n8 (python3) S 7 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 600 0 0\n@@CMD\nVLLM::EngineCore\n@@END\n"
+           "@@PROC 99\n99 (sh) S 1 99 99 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 900 0 0\n@@CMD\nsh\x00-c\x00dynamo.vllm\x00\n@@END\n"
+           "@@PROC 100\n100 (cat) R 99 99 99 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 901 0 0\n@@CMD\ncat\x00\n@@END\n")
+    procs = d.parse_dump(out)
+    assert [(p.pid, p.cmdline) for p in procs] == [(7, "python3 -m dynamo.vllm --model Q"), (8, "VLLM::EngineCore")]
+    assert [p.pid for p in d.match_processes(procs, ("dynamo.vllm",))] == [7]
+    assert [p.pid for p in d.match_processes(procs, ("mpi4py.futures.server", "VLLM::EngineCore"))] == [8]
+    assert d.match_processes(procs, ("sglang::scheduler",)) == []
+
+
+def test_dump_script_runs_in_a_real_sh_and_finds_a_real_process():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "ft-marker-dump"])
+    try:
+        out = subprocess.run(d.dump_command(), capture_output=True, text=True, timeout=30).stdout
+        found = d.match_processes(d.parse_dump(out), ("ft-marker-dump",))
+        assert [p.pid for p in found] == [child.pid]
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_kill_script_refuses_a_reused_pid_and_kills_the_right_one():
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "ft-marker-kill"])
+    try:
+        out = subprocess.run(d.dump_command(), capture_output=True, text=True, timeout=30).stdout
+        (proc,) = d.match_processes(d.parse_dump(out), ("ft-marker-kill",))
+        wrong = subprocess.run(d.kill_command(proc.pid, proc.start_time + 1, "KILL"), capture_output=True, text=True)
+        assert d.parse_kill(wrong.stdout) == "reused" and child.poll() is None
+        right = subprocess.run(d.kill_command(proc.pid, proc.start_time, "KILL"), capture_output=True, text=True)
+        assert d.parse_kill(right.stdout) == "sent"
+        assert child.wait(10) == -9
+        gone = subprocess.run(d.kill_command(proc.pid, proc.start_time, "KILL"), capture_output=True, text=True)
+        assert d.parse_kill(gone.stdout) == "gone"
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+def test_patterns_come_from_the_pod_spec_and_engine_titles():
+    pod = _pod("w", "decode")
+    assert d.fault_patterns("decode_worker", "process", pod) == ("dynamo.vllm",)
+    assert d.fault_patterns("trtllm_decode_engine_core", "subprocess", pod)[0] == "mpi4py.futures.server"
+    assert "TRTLLM::EngineCore" not in str(d.ENGINE_TITLES)
+    assert d.signal_for("process", "frontend") == "INT" and d.signal_for("process", "decode") == "KILL"
+    assert d.signal_for("subprocess", "decode") == "KILL"
+
+
+def test_judgements_say_what_was_seen():
+    before = {"target": "p", "uid": "u1"}
+    assert d.judge_pod_delete(before, {"gone_ns": None, "terminating": True})[1].endswith("finalizers or grace period hold it)")
+    ok, detail = d.judge_pod_delete(before, {"gone_ns": 5, "replacement": "p2", "replacement_uid": "u2", "ready_ns": 9})
+    assert ok and "replacement p2 (UID u2) Ready" in detail
+
+    procs = {"target": "p", "restart_count": 0, "processes": [{"pid": 7}]}
+    assert not d.judge_process_kill(procs, {"signal_results": {"7": "reused"}})[0]
+    assert not d.judge_process_kill(procs, {"signal_results": {"7": "sent"}, "restart_count": 0})[0]
+    ok, detail = d.judge_process_kill(procs, {"signal": "SIGKILL", "signal_results": {"7": "sent"}, "restart_count": 1,
+                                              "last_state": {"terminated": {"exitCode": 137, "reason": "Error"}},
+                                              "ready_ns": 3})
+    assert ok and "restartCount 0 -> 1, last exit 137 Error" in detail and "Ready again" in detail
+    assert not d.judge_process_kill({"target": "p", "processes": [], "patterns": ["x"]}, {})[0]
+
+
+def test_events_are_filtered_to_the_graph_and_keep_both_clocks():
+    event = {"involvedObject": {"kind": "Pod", "name": "g-decode-abc"}, "reason": "Killing", "type": "Normal",
+             "lastTimestamp": "2026-01-01T00:00:02Z", "metadata": {"uid": "e1"}, "source": {"component": "kubelet"}}
+    assert d.event_concerns(event, "g", set()) and not d.event_concerns(event, "other", set())
+    rec = d.event_record(event, "ADDED", 123)
+    assert rec["runner_ns"] == 123 and rec["server_time"] == "2026-01-01T00:00:02Z" and rec["reporter"] == "kubelet"
+
+
+def test_service_dns_in_cluster_port_forward_otherwise():
+    assert use_service("auto", {"FT_RUNNER_IN_CLUSTER": "1"}) and not use_service("auto", {})
+    assert use_service("service", {}) and not use_service("port-forward", {"FT_RUNNER_IN_CLUSTER": "1"})
+    assert service_url("run-x", "Frontend", "ft", 8000) == "http://run-x-frontend.ft.svc.cluster.local:8000"
