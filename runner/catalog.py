@@ -93,7 +93,10 @@ class CatalogEntry:
         return FAILURES[self.failure][1]
 
     def replicas(self, role: str) -> int:
-        """Replicas per role: DP scales the workers and, as upstream does, the frontend."""
+        """Replicas per role: DP scales the workers and, as upstream does, the frontend.
+        MoE runs its data parallelism inside one pod per role, so each role has one replica."""
+        if self.moe:
+            return 0 if role == "prefill" and self.mode == "agg" else 1
         if role in ("frontend", "decode"):
             return self.dp
         if role == "prefill":

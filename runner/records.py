@@ -143,23 +143,29 @@ def _without_inter_chunk_latencies(raw: bytes) -> bytes | bytearray:
 
 def iter_aiperf(path: Path, client: str = "", attempt: int = 0, phase: str = "load") -> Iterator[Record]:
     """Records of one aiperf `profile_export.jsonl` (warmup lines skipped)."""
-    decode = _aiperf_decoder.decode
     with path.open("rb", buffering=_READ_BUFFER_BYTES) as fh:
-        for lineno, raw in enumerate(fh, 1):
-            if raw.isspace():  # unlike strip(), no copy of the line
-                continue
+        yield from iter_aiperf_lines(fh, str(path), client, attempt, phase)
+
+
+def iter_aiperf_lines(lines: Iterable[bytes], source: str = "<aiperf export>", client: str = "", attempt: int = 0,
+                      phase: str = "load") -> Iterator[Record]:
+    """Records of aiperf export lines (e.g. the newly written tail of a live export)."""
+    decode = _aiperf_decoder.decode
+    for lineno, raw in enumerate(lines, 1):
+        if raw.isspace():  # unlike strip(), no copy of the line
+            continue
+        try:
+            line = decode(_without_inter_chunk_latencies(raw))
+        except msgspec.DecodeError:
             try:
-                line = decode(_without_inter_chunk_latencies(raw))
-            except msgspec.DecodeError:
-                try:
-                    line = decode(raw)  # judge the line as it was written
-                except msgspec.DecodeError as exc:
-                    if raw.endswith(b"\n"):
-                        raise MalformedExport(f"{path}:{lineno}: not an aiperf record ({exc})") from exc
-                    break  # a line still being written by a live export
-            if line.metadata.benchmark_phase not in (None, "profiling"):
-                continue
-            yield _aiperf_record(line, client, attempt, phase)
+                line = decode(raw)  # judge the line as it was written
+            except msgspec.DecodeError as exc:
+                if raw.endswith(b"\n"):
+                    raise MalformedExport(f"{source}:{lineno}: not an aiperf record ({exc})") from exc
+                break  # a line still being written by a live export
+        if line.metadata.benchmark_phase not in (None, "profiling"):
+            continue
+        yield _aiperf_record(line, client, attempt, phase)
 
 
 # --- legacy client ----------------------------------------------------------
@@ -239,3 +245,15 @@ def load_tree(directory: Path, phase: str = "load") -> list[Record]:
 
 def sort_by_end(records: Iterable[Record]) -> list[Record]:
     return sorted(records, key=lambda r: (r.end_ns, r.start_ns))
+
+
+PHASE_DIRS = ("overflow", "recovery")
+
+
+def records_of_tree(scenario_dir: Path) -> list[Record]:
+    """Every record of one scenario's tree: its load directory, or the token-overflow phase sub-trees."""
+    records = load_tree(scenario_dir)
+    for phase in PHASE_DIRS:
+        if (scenario_dir / phase).is_dir():
+            records.extend(load_tree(scenario_dir / phase, phase=phase))
+    return records

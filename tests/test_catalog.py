@@ -44,3 +44,9 @@ def test_unknown_names_suggest_closest():
     with pytest.raises(UnknownScenario) as err:
         lookup("mocker-agg-tp-1-dp-1-decode_wrker")
     assert "mocker-agg-tp-1-dp-1-decode_worker" in str(err.value)
+
+
+def test_moe_runs_data_parallelism_inside_one_pod():
+    e = lookup("vllm-moe-agg-tp-1-dp-2-decode_worker")
+    assert e.custom_build and e.replicas("decode") == 1 and e.replicas("prefill") == 0
+    assert lookup("vllm-moe-disagg-tp-1-dp-2-prefill_worker").replicas("prefill") == 1

@@ -24,7 +24,7 @@ from pathlib import Path
 from runner.errors import UserError
 from runner.procs import die_with_parent
 from runner.load.base import LoadSpec, Progress
-from runner.records import MalformedExport, Record, iter_aiperf
+from runner.records import MalformedExport, Record, iter_aiperf, iter_aiperf_lines
 
 TAIL_PERIOD_S = 0.25
 STARTUP_ALLOWANCE_S = 90.0  # aiperf takes ~10 s to its first request on 2 cores; much more under load
@@ -187,13 +187,9 @@ class _ExportTail:
         if not complete:
             return
         self.offset += len(complete)
-        chunk = self.path.with_name(".tail.jsonl")
-        chunk.write_bytes(complete)
         try:
-            for record in iter_aiperf(chunk):
+            for record in iter_aiperf_lines(complete.splitlines(keepends=True), str(self.path)):
                 self.progress.add(record)
                 self.successes += record.ok
         except MalformedExport:
             pass  # the full read after the run reports it with the right line number
-        finally:
-            chunk.unlink(missing_ok=True)
