@@ -167,20 +167,22 @@ def _overflow_happened(
         f"(needs >= {_percent(checks.overflow_min_rejected)})"
     )
     rejected_enough = share + RATE_TOLERANCE >= checks.overflow_min_rejected
-    return [
-        CheckResult(name="oversized prompts rejected", status="PASS" if rejected_enough else "FAIL", detail=detail),
-        _no_restarts(restarts, "token overflow"),
-    ]
+    return [CheckResult(name="oversized prompts rejected", status="PASS" if rejected_enough else "FAIL", detail=detail)]
 
 
 # --- stage 2 -------------------------------------------------------------------
 
 
-def stage2_results(entry: CatalogEntry, checks: ChecksConfig, *, targets: int, analysis: AnalysisView) -> Stage:
-    """Do the results meet the bar of the scenario's topology?"""
+def stage2_results(
+    entry: CatalogEntry, checks: ChecksConfig, *, targets: int, analysis: AnalysisView, restarts: int = 0
+) -> Stage:
+    """Do the results meet the bar of the scenario's topology?
+
+    Token overflow: a replica that crashed on the oversized prompts is a result (the
+    deployment did not survive bad input), so the restart check lives here, not in stage 1."""
     kind = topology(entry, targets)
     if kind == "token_overflow":
-        return _stage(_overflow_recovered(analysis, checks))
+        return _stage([*_overflow_recovered(analysis, checks), _no_restarts(restarts, "token overflow")])
     if analysis.total.requests == 0:
         return _stage([CheckResult(name="success rate", status="ERROR", detail="no request record to judge")])
     bar = thresholds(kind, checks)
@@ -288,7 +290,7 @@ def judge(
         overflow_phases_present=overflow_phases_present,
         errors=errors,
     )
-    stage2 = stage2_results(entry, checks, targets=targets, analysis=analysis)
+    stage2 = stage2_results(entry, checks, targets=targets, analysis=analysis, restarts=restarts)
     outcome, reasons = verdict(stage1, stage2, expected_limitation or known_limitation(entry))
     return stage1, stage2, outcome, reasons
 

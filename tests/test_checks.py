@@ -167,8 +167,14 @@ def test_stage1_overflow_connection_errors_are_not_rejections():
     assert stage1(OVERFLOW, analysis, phases=True).status == "FAIL"
 
 
-def test_stage1_overflow_with_a_restart_or_without_phases():
-    assert stage1(OVERFLOW, overflow_analysis(10, 0, 10), phases=True, restarts=1).status == "FAIL"
+def test_overflow_restart_is_a_result_not_a_missing_scenario():
+    assert stage1(OVERFLOW, overflow_analysis(10, 0, 10), phases=True, restarts=1).status == "PASS"
+    stage = stage2_results(OVERFLOW, CHECKS, targets=1, analysis=overflow_analysis(10, 0, 10), restarts=1)
+    assert stage.status == "FAIL"
+    assert "1 replica restart" in next(c.detail for c in stage.checks if c.status == "FAIL")
+
+
+def test_stage1_overflow_without_phases():
     assert stage1(OVERFLOW, overflow_analysis(10, 0, 10), phases=False).status == "ERROR"
     empty = analyze_phases({"overflow": [], "recovery": [ok(20)]}, 5)
     assert statuses(stage1(OVERFLOW, empty, phases=True))["overflow phase ran"] == "ERROR"
