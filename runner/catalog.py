@@ -84,6 +84,20 @@ class CatalogEntry:
             return self.name
         return self.name[: -(len(self.failure) + 1)]
 
+    def as_row(self) -> dict:
+        """The entry as plain JSON-able data (the CLI's --json and the chart's catalog)."""
+        return {
+            "name": self.name,
+            "backend": self.backend,
+            "mode": self.mode,
+            "tp": self.tp,
+            "dp": self.dp,
+            "failure": self.failure,
+            "model": self.model,
+            "custom_build": self.custom_build,
+            "platforms": list(self.platforms),
+        }
+
     @property
     def hit_role(self) -> str:
         return FAILURES[self.failure][0]

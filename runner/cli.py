@@ -57,25 +57,7 @@ def scenarios_cmd(backend, mode, failure, platform, as_json) -> None:
     """List the scenario catalog and which platforms can run each scenario."""
     entries = select(backend=backend, mode=mode, failure=failure, platform=platform)
     if as_json:
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "name": e.name,
-                        "backend": e.backend,
-                        "mode": e.mode,
-                        "tp": e.tp,
-                        "dp": e.dp,
-                        "failure": e.failure,
-                        "model": e.model,
-                        "custom_build": e.custom_build,
-                        "platforms": list(e.platforms),
-                    }
-                    for e in entries
-                ],
-                indent=2,
-            )
-        )
+        click.echo(json.dumps([e.as_row() for e in entries], indent=2))
         return
     from tabulate import tabulate
 

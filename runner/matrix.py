@@ -96,16 +96,4 @@ def pick(names: list[str] | tuple[str, ...], index: int) -> str:
 
 def catalog_rows() -> list[dict]:
     """The catalog as plain rows, in catalog order (what the chart filters at render time)."""
-    return [
-        {
-            "name": e.name,
-            "backend": e.backend,
-            "mode": e.mode,
-            "tp": e.tp,
-            "dp": e.dp,
-            "failure": e.failure,
-            "custom_build": e.custom_build,
-            "platforms": list(e.platforms),
-        }
-        for e in catalog().values()
-    ]
+    return [e.as_row() for e in catalog().values()]

@@ -60,7 +60,7 @@ def test_pick_by_index():
 def test_catalog_rows_cover_the_catalog():
     rows = catalog_rows()
     assert [r["name"] for r in rows] == list(catalog())
-    assert set(rows[0]) == {"name", "backend", "mode", "tp", "dp", "failure", "custom_build", "platforms"}
+    assert set(rows[0]) == {"name", "backend", "mode", "tp", "dp", "failure", "model", "custom_build", "platforms"}
 
 
 def test_run_scenario_index_out_of_range_is_a_clear_error(tmp_path):
