@@ -1,0 +1,37 @@
+"""`ft-runner run --platform kubernetes` end to end through the orchestrator, against the HTTP
+fake API server: the same result tree as the local platform, plus the Kubernetes evidence."""
+
+from __future__ import annotations
+
+import json
+
+from runner.config import RunConfig
+from runner.orchestrator import run_suite
+from runner.ui import ProgressUI
+
+
+def test_run_suite_on_the_kubernetes_platform(fake_cluster, tmp_path):
+    fake_cluster()
+    name = "mocker-agg-tp-1-dp-2-decode_worker_pod"
+    config = RunConfig(
+        platform="kubernetes", run_id="k8s-run", output=tmp_path, scenarios=[name],
+        load={"client": "legacy", "clients": 2, "requests_per_client": 12, "request_rate_per_client": 4,
+              "output_tokens": 5},
+        fault={"inject_after_s": 0.5, "pod_delete_grace_period_s": 0, "verify_timeout_s": 20},
+        kubernetes={"namespace": "ft", "access": "port-forward", "poll_interval_s": 0.05, "metrics_interval_s": 0.2},
+    )
+    code = run_suite(config, ProgressUI())
+    tree = tmp_path / "k8s-run" / name
+    summary = json.loads((tree / "summary.json").read_text())
+    faults = json.loads((tree / "faults.json").read_text())
+    assert summary["platform"] == "kubernetes"
+    assert summary["fault"]["took_effect"] is True, summary["fault"]["detail"]
+    assert faults["evidence"][0]["replacement"] not in summary["fault"]["targets"]
+    assert summary["total"]["requests"] >= 24
+    assert summary["timings"]["startup_s"] > 0 and summary["timings"]["infrastructure_recovery_s"] is not None
+    assert list(tree.glob("client_*.log.txt")) and (tree / "events.jsonl").exists()
+    assert list((tree / "decode").glob("*.yaml")) and list((tree / "Frontend").glob("*.log"))
+    run = json.loads((tmp_path / "k8s-run" / "summary.json").read_text())
+    assert run["exit_code"] == code and run["scenarios"][0]["verdict"] == summary["verdict"]
+    assert summary["verdict"] == "PASS" and code == 0, summary["reasons"]
+    assert (tmp_path / "k8s-run" / "junit.xml").exists()
