@@ -371,8 +371,18 @@ async def _overflow_phases(scenario: Scenario, deployment, tree: Path, ui: Progr
         async with ui.counting(phase, load.progress, spec.clients * spec.requests_per_client):
             await load.run()
         observed.phases[phase] = load.records()
+        if phase == "overflow":
+            _judge_overflow_effect(observed.fault, observed.phases[phase])
         log.info("Load finished (%s phase): %d ok, %d failed", phase, load.progress.ok, load.progress.failed)
     observed.records = [r for recs in observed.phases.values() for r in recs]
+
+
+def _judge_overflow_effect(fault: FaultRecord, records: list[Record]) -> None:
+    """The overflow took effect when the server answered oversized prompts with an error
+    (a connection error or a timeout proves nothing about the context limit)."""
+    rejected = sum(1 for r in records if not r.ok and r.status is not None)
+    fault.took_effect = rejected > 0
+    fault.detail += f"; {rejected} of {len(records)} oversized prompts answered with an error"
 
 
 def _finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: Observed) -> ScenarioSummary:

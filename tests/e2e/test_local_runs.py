@@ -90,6 +90,20 @@ def test_token_overflow_phases(run_local):
     assert set(s["phases"]) == {"overflow", "recovery"}, _explain(run)
     assert s["phases"]["overflow"]["failures"] == s["phases"]["overflow"]["requests"] > 0
     assert s["phases"]["recovery"]["failures"] == 0
+    assert s["fault"]["took_effect"] is True and "oversized prompts answered with an error" in s["fault"]["detail"]
     tree = run.run_dir / name
     assert list((tree / "overflow").glob("client_*.log.txt")) and list((tree / "recovery").glob("client_*.log.txt"))
     assert s["verdict"] == "PASS", _explain(run)
+
+
+def test_per_client_aiperf_keeps_the_seed_layout(run_local):
+    name = "mocker-agg-tp-1-dp-1-none"
+    run = run_local(name, extra=["--client", "aiperf", "--aiperf-mode", "per-client", "--clients", "2",
+                                 "--requests-per-client", "6"])
+    assert run.proc.returncode == 0, _explain(run)
+    tree = run.run_dir / name
+    for client in ("client_0", "client_1"):
+        assert (tree / client / "attempt_0" / "profile_export.jsonl").exists()
+        assert (tree / client / "attempt_0" / "genai_perf.log").exists()
+    s = run.summary(name)
+    assert s["total"]["requests"] == 12 and s["load"]["mode"] == "per-client"
