@@ -60,6 +60,16 @@ class KubeApi:
         self.batch = client.BatchV1Api(api_client)
         self.host = api_client.configuration.host
 
+    def _streaming_core(self):
+        """A CoreV1Api on its own ApiClient for one exec or port-forward.
+
+        kubernetes.stream swaps the ApiClient's `request` method for a websocket one
+        while the call is set up; on the shared client a concurrent plain call (a pod
+        delete, a watch) from another thread would go out as a websocket request."""
+        from kubernetes import client
+
+        return client.CoreV1Api(client.ApiClient(self.api_client.configuration))
+
     # -------------------------------------------------------------- error mapping
 
     def _call(self, what: str, fn: Callable, *args, missing_ok: bool = False, **kwargs):
@@ -184,7 +194,7 @@ class KubeApi:
         from kubernetes.stream import stream
 
         try:
-            ws = stream(self.core.connect_get_namespaced_pod_exec, pod, self.namespace, container=container,
+            ws = stream(self._streaming_core().connect_get_namespaced_pod_exec, pod, self.namespace, container=container,
                         command=command, stdin=False, stdout=True, stderr=True, tty=False, _preload_content=False)
         except ApiException as exc:
             raise self._translate(f"create pods/exec {pod}/{container}", exc) from None
@@ -236,7 +246,7 @@ class KubeApi:
         from kubernetes.stream import portforward
 
         try:
-            return portforward(self.core.connect_get_namespaced_pod_portforward, pod, self.namespace,
+            return portforward(self._streaming_core().connect_get_namespaced_pod_portforward, pod, self.namespace,
                                ports=str(port))
         except Exception as exc:
             raise PlatformError(f"port-forward to {pod}:{port} failed: {exc}") from None
