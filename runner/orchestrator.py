@@ -41,7 +41,7 @@ from runner.ui import ProgressUI
 
 log = logging.getLogger("runner")
 
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_UPLOAD_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_PASS, EXIT_FAIL, EXIT_UPLOAD_INCOMPLETE, EXIT_INTERRUPTED = 0, 1, 3, 130  # 2: UserError, in the CLI
 OVERFLOW_PHASE_REQUESTS = 15
 
 
@@ -112,7 +112,7 @@ def run_suite(config: RunConfig, ui: ProgressUI | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     run = RunSummary(run_id=run_id, platform=config.platform, started_at=iso_from_ns(time.time_ns()))
     _write_json(run_dir / "summary.json", run.model_dump())
-    uploader = _make_uploader(config, run_id, run_dir, ui)
+    uploader = _make_uploader(config, run_id, run_dir)
     ui.phase(f"run {run_id}: {len(scenarios)} scenario(s) on the {config.platform} platform -> {run_dir}")
     summaries: list[ScenarioSummary] = []
     interrupted = False
@@ -142,7 +142,7 @@ def run_suite(config: RunConfig, ui: ProgressUI | None = None) -> int:
     return code
 
 
-def _make_uploader(config: RunConfig, run_id: str, run_dir: Path, ui: ProgressUI):
+def _make_uploader(config: RunConfig, run_id: str, run_dir: Path):
     if not config.s3.bucket:
         return None
     from runner.store import Uploader

@@ -246,10 +246,6 @@ def load_tree(directory: Path, phase: str = "load") -> list[Record]:
     return records
 
 
-def sort_by_end(records: Iterable[Record]) -> list[Record]:
-    return sorted(records, key=lambda r: (r.end_ns, r.start_ns))
-
-
 PHASE_DIRS = ("overflow", "recovery")
 
 

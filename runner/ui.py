@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import time
 
 from rich.console import Console
@@ -49,7 +48,3 @@ class ProgressUI:
         while True:
             await asyncio.sleep(5)
             self.phase(f"{label}: {progress.ok} ok, {progress.failed} failed of {total}")
-
-
-def stderr_line(text: str) -> None:
-    print(text, file=sys.stderr)
