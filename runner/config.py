@@ -160,6 +160,11 @@ class KubernetesConfig(Strict):
     )
     metrics_interval_s: PositiveFloat = Field(1.0, description="Period of the frontend/worker /metrics scrape.")
     poll_interval_s: PositiveFloat = Field(1.0, description="Period of readiness and fault-evidence polls.")
+    zombie_settle_s: PositiveFloat = Field(
+        15.0,
+        description="How long a killed engine child must stay a zombie, with no container restart, before the "
+        "fault is judged to have left a zombie (a parent that reaps it, or exits, needs a moment).",
+    )
 
 
 class S3Config(Strict):

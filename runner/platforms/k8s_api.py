@@ -203,7 +203,7 @@ class KubeApi:
         try:
             ws.run_forever(timeout=timeout_s)
             out, err = ws.read_stdout(timeout=0) or "", ws.read_stderr(timeout=0) or ""
-            code = ws.returncode if not ws.is_open() else None
+            code = _exec_returncode(ws)
         finally:
             ws.close()
         return out, err, code
@@ -250,6 +250,17 @@ class KubeApi:
                                ports=str(port))
         except Exception as exc:
             raise PlatformError(f"port-forward to {pod}:{port} failed: {exc}") from None
+
+
+def _exec_returncode(ws) -> int | None:
+    """The exec's exit code, or None when unknown: still running, or a Failure status without an
+    exit code (e.g. the container went away), which the client library does not parse."""
+    if ws.is_open():
+        return None
+    try:
+        return ws.returncode
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
 
 
 def _status_message(exc) -> str:

@@ -472,6 +472,7 @@ class KubernetesDeployment:
                        "pids_gone": [], "pids_zombie": [], "restart_count": before.get("restart_count", 0)}
         container = before.get("container", d.MAIN_CONTAINER)
         process_kill = self.scenario.entry.fault_kind == "process"
+        zombie_since: float | None = None
         while time.monotonic() < deadline and targets:
             with self.lock:
                 pod = self.pods.get(uid)
@@ -499,7 +500,11 @@ class KubernetesDeployment:
                 if after["ready_ns"]:
                     break
             elif after["gone_ns"] and not process_kill and after["pids_zombie"]:
-                break  # a reaped-never engine child: the container will not restart on its own
+                # a zombie is conclusive only once it outlives the moment a parent needs to reap it or exit
+                zombie_since = zombie_since or time.monotonic()
+                if time.monotonic() - zombie_since >= self.k8s.zombie_settle_s:
+                    break  # a never-reaped engine child: the container will not restart on its own
+                after["pids_gone"], after["pids_zombie"] = [], []  # look again
             await self._changed_or(min(self.k8s.poll_interval_s, max(0.0, deadline - time.monotonic())))
         after["took_effect"], after["detail"] = d.judge_process_kill(
             {**before, "processes": stamp.get("processes") or before.get("processes")}, after)

@@ -27,7 +27,8 @@ DOCUMENTED_CALLS = {
 def _config(**fault) -> RunConfig:
     return RunConfig(
         platform="kubernetes", run_id="t1",
-        kubernetes={"namespace": "ft", "access": "port-forward", "poll_interval_s": 0.05, "metrics_interval_s": 0.2},
+        kubernetes={"namespace": "ft", "access": "port-forward", "poll_interval_s": 0.05, "metrics_interval_s": 0.2,
+                    "zombie_settle_s": 1.0},
         fault={"pod_delete_grace_period_s": 0, **fault},
     )
 
