@@ -26,7 +26,7 @@ from runner.load.base import LoadSpec, default_max_duration
 from runner.observe import iso_from_ns
 from runner.plan import Scenario, Unsupported, plan
 from runner.platforms.base import PlatformError
-from runner.records import MalformedExport, Record, records_of_tree
+from runner.records import MalformedExport, Record
 from runner.summary import (
     CrossCheck,
     FaultRecord,
@@ -115,9 +115,10 @@ def run_suite(config: RunConfig, ui: ProgressUI | None = None) -> int:
     uploader = _make_uploader(config, run_id, run_dir)
     ui.phase(f"run {run_id}: {len(scenarios)} scenario(s) on the {config.platform} platform -> {run_dir}")
     summaries: list[ScenarioSummary] = []
+    records: dict[str, list[Record]] = {}  # read once per scenario, reused by every report
     interrupted = False
     try:
-        asyncio.run(_run_all(scenarios, platform, run_dir, run_id, ui, summaries, uploader))
+        asyncio.run(_run_all(scenarios, platform, run_dir, run_id, ui, summaries, records, uploader))
     except KeyboardInterrupt:
         interrupted = True
         ui.phase("interrupted: the deployment was torn down; what was measured is kept")
@@ -127,7 +128,7 @@ def run_suite(config: RunConfig, ui: ProgressUI | None = None) -> int:
     code = EXIT_INTERRUPTED if interrupted else (EXIT_PASS if passed else EXIT_FAIL)
     run.finished_at, run.exit_code = iso_from_ns(time.time_ns()), code
     _write_json(run_dir / "summary.json", run.model_dump())
-    _write_run_reports(run_dir, run, summaries, ui)
+    _write_run_reports(run_dir, run, summaries, records, ui)
     if summaries:
         print(group_tables(summaries))
     ui.phase(f"results: {run_dir}  ({sum(s.verdict == 'PASS' for s in summaries)}/{len(summaries)} passed)")
@@ -150,12 +151,12 @@ def _make_uploader(config: RunConfig, run_id: str, run_dir: Path):
     return Uploader(config.s3, run_id, run_dir)
 
 
-def _write_run_reports(run_dir: Path, run: RunSummary, summaries: list[ScenarioSummary], ui: ProgressUI) -> None:
+def _write_run_reports(run_dir: Path, run: RunSummary, summaries: list[ScenarioSummary],
+                       records: dict[str, list[Record]], ui: ProgressUI) -> None:
     """junit.xml and report.html for the run; a report that cannot be written is said, not fatal."""
     from runner.junit import write_junit
     from runner.report_html import write_report
 
-    records = {s.scenario: _tree_records(run_dir / s.scenario) for s in summaries}
     for writer, args in ((write_junit, (run_dir, run, summaries)),
                          (write_report, (run_dir, run, summaries, records))):
         try:
@@ -164,24 +165,17 @@ def _write_run_reports(run_dir: Path, run: RunSummary, summaries: list[ScenarioS
             ui.phase(f"[red]could not write {writer.__name__}: {exc}[/]")
 
 
-def _write_timeline(tree: Path, summary: ScenarioSummary, ui: ProgressUI) -> None:
+def _write_timeline(tree: Path, summary: ScenarioSummary, records: list[Record], ui: ProgressUI) -> None:
     from runner.timeline import write_timeline_png
 
     try:
-        write_timeline_png(tree, summary, _tree_records(tree))
+        write_timeline_png(tree, summary, records)
     except (OSError, ValueError) as exc:
         ui.phase(f"[red]could not write timeline.png: {exc}[/]")
 
 
-def _tree_records(tree: Path) -> list[Record]:
-    try:
-        return records_of_tree(tree)
-    except MalformedExport:
-        return []
-
-
 async def _run_all(scenarios: list[Scenario], platform, run_dir: Path, run_id: str, ui: ProgressUI,
-                   summaries: list[ScenarioSummary], uploader) -> None:
+                   summaries: list[ScenarioSummary], records: dict[str, list[Record]], uploader) -> None:
     loop = asyncio.get_running_loop()
     current = asyncio.current_task()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -189,10 +183,11 @@ async def _run_all(scenarios: list[Scenario], platform, run_dir: Path, run_id: s
     try:
         for i, scenario in enumerate(scenarios, 1):
             ui.scenario(scenario.name, i, len(scenarios))
-            summary = await run_scenario(scenario, platform, run_dir / scenario.name, run_id, ui)
+            summary, records[scenario.name] = await run_scenario(scenario, platform, run_dir / scenario.name,
+                                                                 run_id, ui)
             print(scenario_table(summary))
             summaries.append(summary)
-            _write_timeline(run_dir / scenario.name, summary, ui)
+            _write_timeline(run_dir / scenario.name, summary, records[scenario.name], ui)
             if uploader is not None:
                 report = await asyncio.to_thread(uploader.upload_scenario, run_dir / scenario.name)
                 ui.phase(report.lines()[0] + ("" if report.ok else f" ({report.error or 'see the final pass'})"))
@@ -200,7 +195,9 @@ async def _run_all(scenarios: list[Scenario], platform, run_dir: Path, run_id: s
         raise KeyboardInterrupt from None
 
 
-async def run_scenario(scenario: Scenario, platform, tree: Path, run_id: str, ui: ProgressUI) -> ScenarioSummary:
+async def run_scenario(scenario: Scenario, platform, tree: Path, run_id: str,
+                       ui: ProgressUI) -> tuple[ScenarioSummary, list[Record]]:
+    """One scenario's timeline; returns its summary and the records it was computed from."""
     tree.mkdir(parents=True, exist_ok=True)
     handler = _attach_test_log(tree / "test.log.txt")
     started = time.time_ns()
@@ -214,7 +211,7 @@ async def run_scenario(scenario: Scenario, platform, tree: Path, run_id: str, ui
             observed.errors.append("interrupted")
             _finish(scenario, tree, run_id, started, observed)
             raise
-        return _finish(scenario, tree, run_id, started, observed)
+        return _finish(scenario, tree, run_id, started, observed), observed.records
     finally:
         log.removeHandler(handler)
         handler.close()

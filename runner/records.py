@@ -245,14 +245,3 @@ def load_tree(directory: Path, phase: str = "load") -> list[Record]:
         records.extend(iter_legacy(log, client=log.name.removesuffix(".log.txt"), phase=phase))
     return records
 
-
-PHASE_DIRS = ("overflow", "recovery")
-
-
-def records_of_tree(scenario_dir: Path) -> list[Record]:
-    """Every record of one scenario's tree: its load directory, or the token-overflow phase sub-trees."""
-    records = load_tree(scenario_dir)
-    for phase in PHASE_DIRS:
-        if (scenario_dir / phase).is_dir():
-            records.extend(load_tree(scenario_dir / phase, phase=phase))
-    return records
