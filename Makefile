@@ -8,13 +8,17 @@ STAMPS := $(VENV)/.stamps
 RUN_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test setup setup-test system-test-deps unit e2e lint bench chart-files image clean
+.PHONY: run test setup setup-test system-test-deps unit e2e lint bench chart-files image clean \
+	cluster-build cluster-up cluster-down test-cluster
 
 run: setup
 	$(BIN)/ft-runner run $(RUN_ARGS)
 
+# Every tier: unit, chart, S3, e2e, image here; then the cluster tier (scripts/cluster/tier.sh), which
+# says in one line when it cannot run (no Go >= 1.26, not root).
 test: setup-test
-	bash scripts/run-tests.sh $(PYTEST_ARGS)
+	bash scripts/run-tests.sh -m "not cluster" $(PYTEST_ARGS)
+	bash scripts/cluster/tier.sh
 
 setup: $(STAMPS)/dynamo $(STAMPS)/runner $(STAMPS)/model
 
@@ -71,6 +75,26 @@ image: $(STAMPS)/test-system
 bench: setup-test
 	$(BIN)/python bench/bench_analysis.py
 	$(BIN)/python bench/bench_suite.py
+
+# The one-machine Kubernetes cluster (docs/cluster-testing.md). Builds are cached outside the
+# checkout in $(FT_CLUSTER_CACHE) (default /var/cache/ft-runner-cluster), keyed by version.
+cluster-build:
+	bash scripts/cluster/install-host-deps.sh
+	bash scripts/cluster/build-cluster.sh
+
+cluster-up:
+	bash scripts/cluster/install-host-deps.sh
+	bash scripts/cluster/cluster-up.sh
+
+cluster-down:
+	bash scripts/cluster/cluster-down.sh
+
+# tests/cluster against the one-machine cluster (brought up if needed, left up)
+test-cluster: setup-test
+	bash scripts/cluster/install-host-deps.sh
+	eval "$$(bash scripts/cluster/cluster-up.sh | tail -n1)" && \
+	  FT_CLUSTER_RUNNER_IMAGE=$$(bash scripts/cluster/runner-image.sh) \
+	  bash scripts/run-tests.sh -m cluster tests/cluster $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) results .pytest_cache

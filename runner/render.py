@@ -32,6 +32,7 @@ PLURAL = "dynamographdeployments"
 LABEL_PREFIX = "dynamo-ft-runner"
 RUN_LABEL = f"{LABEL_PREFIX}/run-id"
 SCENARIO_LABEL = f"{LABEL_PREFIX}/scenario"
+RUNNER_POD_LABEL = f"{LABEL_PREFIX}/runner-pod-uid"  # the reaper sidecar deletes what carries its pod's UID
 MAX_DGD_NAME = 40  # leaves room for the operator's "<dgd>-<component>-<hash>" children within 63
 DYNAMO_RUNTIME_VERSION = "1.6.1"
 RUNTIME_IMAGE = {
@@ -119,17 +120,20 @@ class Identity:
 
 
 def owner_reference_from_env(namespace: str, env: dict | None = None) -> list[dict]:
-    """The runner Job as owner (from the chart's downward-API env), when it lives in `namespace`.
+    """The runner's own Pod as owner (from the chart's downward-API env), when it lives in `namespace`.
 
-    An owner in another namespace would make the garbage collector delete the DGD at once, so then
-    no owner is set (the chart deploys into its own namespace).
+    The Pod, not the Job: a Job outlives its dead pod by ttlSecondsAfterFinished (a day by default),
+    a Pod deleted in any way (grace 0, eviction, its Job deleted) takes its DGDs with it through the
+    garbage collector within seconds. A runner container that dies while its Pod stays is covered
+    by the reaper sidecar (runner/platforms/k8s_reaper.py). An owner in another namespace would make
+    the garbage collector delete the DGD at once, so then no owner is set.
     """
     env = os.environ if env is None else env
-    name, uid = env.get("FT_RUNNER_JOB_NAME"), env.get("FT_RUNNER_JOB_UID")
-    job_ns = env.get("FT_RUNNER_NAMESPACE")
-    if not name or not uid or (job_ns and job_ns != namespace):
+    name, uid = env.get("FT_RUNNER_POD_NAME"), env.get("FT_RUNNER_POD_UID")
+    pod_ns = env.get("FT_RUNNER_NAMESPACE")
+    if not name or not uid or (pod_ns and pod_ns != namespace):
         return []
-    return [{"apiVersion": "batch/v1", "kind": "Job", "name": name, "uid": uid, "controller": False}]
+    return [{"apiVersion": "v1", "kind": "Pod", "name": name, "uid": uid, "controller": False}]
 
 
 def identity(run_id: str, scenario_name: str, namespace: str, owner_references: list | None = None) -> Identity:
@@ -138,6 +142,9 @@ def identity(run_id: str, scenario_name: str, namespace: str, owner_references: 
         RUN_LABEL: label_value(run_id),
         SCENARIO_LABEL: label_value(scenario_name),
     }
+    for ref in owner_references or []:
+        if ref.get("kind") == "Pod":
+            labels[RUNNER_POD_LABEL] = ref["uid"]
     annotations = {RUN_LABEL: run_id, SCENARIO_LABEL: scenario_name}
     return Identity(dgd_name(run_id, scenario_name), namespace, labels, annotations, list(owner_references or []))
 

@@ -179,6 +179,16 @@ class Rbac(ChartModel):
     create: bool = Field(True, description="Create the Role and RoleBinding the runner needs in the namespace.")
 
 
+class Reaper(ChartModel):
+    resources: Resources = Field(
+        default_factory=lambda: Resources(requests={"cpu": "10m", "memory": "64Mi"}, limits={"memory": "256Mi"}),
+        description="Resources of the reaper sidecar (deletes the runner's graphs when the runner dies).",
+    )
+    deadlineSeconds: PositiveInt = Field(
+        25, description="How long the reaper waits for the graphs it deleted to be gone."
+    )
+
+
 class ChartValues(ChartModel):
     image: Image = Field(default_factory=Image, description="The runner image (Dockerfile at the repo root).")
     imagePullSecrets: list[LocalObjectReference] = Field(
@@ -240,6 +250,11 @@ class ChartValues(ChartModel):
     podLabels: dict[str, str] = Field(default_factory=dict, description="Extra labels of the runner pod.")
     extraEnv: list[EnvVar] = Field(
         default_factory=list, description="Extra environment of the runner ([{name, value | valueFrom}])."
+    )
+    reaper: Reaper = Field(
+        default_factory=Reaper,
+        description="The native sidecar that deletes the runner's DGDs when the runner container dies in any way "
+        "(always on; see docs/cluster-testing.md).",
     )
     serviceAccount: ServiceAccount = Field(default_factory=ServiceAccount, description="The runner's ServiceAccount.")
     rbac: Rbac = Field(default_factory=Rbac, description="RBAC objects.")

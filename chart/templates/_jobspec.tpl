@@ -58,6 +58,35 @@ template:
       {{- end }}
       seccompProfile:
         type: RuntimeDefault
+    initContainers:
+      # A native sidecar: the kubelet stops it after the runner container ends, however it ended
+      # (exit, SIGKILL, OOM), and it then deletes the DGDs labelled with this pod's UID.
+      - name: reaper
+        image: {{ include "ft-runner.image" . | quote }}
+        imagePullPolicy: {{ .Values.image.pullPolicy }}
+        restartPolicy: Always
+        command: ["python", "-m", "runner.platforms.k8s_reaper"]
+        env:
+          - name: FT_RUNNER_NAMESPACE
+            valueFrom:
+              fieldRef:
+                fieldPath: metadata.namespace
+          - name: FT_RUNNER_POD_UID
+            valueFrom:
+              fieldRef:
+                fieldPath: metadata.uid
+          - name: FT_RUNNER_REAPER_DEADLINE_S
+            value: {{ .Values.reaper.deadlineSeconds | quote }}
+        securityContext:
+          runAsNonRoot: true
+          allowPrivilegeEscalation: false
+          readOnlyRootFilesystem: true
+          capabilities:
+            drop: ["ALL"]
+          seccompProfile:
+            type: RuntimeDefault
+        resources:
+          {{- toYaml .Values.reaper.resources | nindent 10 }}
     containers:
       - name: runner
         image: {{ include "ft-runner.image" . | quote }}
@@ -81,7 +110,12 @@ template:
             valueFrom:
               fieldRef:
                 fieldPath: metadata.name
-          # the owner of every DGD the runner creates (ownerReferences)
+          # the owner of every DGD the runner creates (ownerReferences): the pod itself
+          - name: FT_RUNNER_POD_UID
+            valueFrom:
+              fieldRef:
+                fieldPath: metadata.uid
+          # the run id is made of the Job's name and UID
           - name: FT_RUNNER_JOB_NAME
             valueFrom:
               fieldRef:

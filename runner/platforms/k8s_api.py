@@ -2,12 +2,11 @@
 
 Every call the runner makes is a method here, so the chart's Role can be read off this file:
 
-  nvidia.com dynamographdeployments: create, get, delete            (create_dgd, get_dgd, delete_dgd)
+  nvidia.com dynamographdeployments: create, get, list, delete      (create_dgd, get_dgd, list_dgds, delete_dgd)
   core pods: list, watch, get, delete                               (list_pods, watch, get_pod, delete_pod)
   core pods/exec: create (websocket GET/POST upgrade)               (exec)
   core pods/log: get                                                (read_log, follow_log)
   core events: list, watch                                          (watch)
-  batch jobs: get (only when FT_RUNNER_JOB_UID is not given)        (get_job)
   workstation only: pods/portforward create, pods/proxy get         (port_forward, proxy_get)
 
 The client is synchronous; the platform calls these methods through `asyncio.to_thread`.
@@ -115,6 +114,14 @@ class KubeApi:
             self.custom.get_namespaced_custom_object, GROUP, version, self.namespace, PLURAL, name, missing_ok=True,
         )
 
+    def list_dgds(self, version: str, selector: str) -> list[dict]:
+        data = self._call(
+            f"list dynamographdeployments.{GROUP}/{version}",
+            self.custom.list_namespaced_custom_object, GROUP, version, self.namespace, PLURAL,
+            label_selector=selector,
+        )
+        return data.get("items") or []
+
     def delete_dgd(self, version: str, name: str) -> None:
         self._call(
             f"delete dynamographdeployments.{GROUP}/{version} {name}",
@@ -138,11 +145,6 @@ class KubeApi:
     def delete_pod(self, name: str, grace_period_s: int) -> dict | None:
         resp = self._call(f"delete pods {name}", self.core.delete_namespaced_pod, name, self.namespace,
                           grace_period_seconds=grace_period_s, _preload_content=False, missing_ok=True)
-        return None if resp is None else json.loads(resp.data)
-
-    def get_job(self, name: str) -> dict | None:
-        resp = self._call(f"get jobs.batch {name}", self.batch.read_namespaced_job, name, self.namespace,
-                          _preload_content=False, missing_ok=True)
         return None if resp is None else json.loads(resp.data)
 
     # -------------------------------------------------------------- watches

@@ -70,21 +70,9 @@ class KubernetesPlatform:
         version = self.config.kubernetes.api_version
         self.api.get_dgd(version, "ft-runner-preflight-probe")  # 404 is fine; 403/unreachable/no CRD raise
 
-    async def _owner(self) -> list[dict]:
-        k8s = self.config.kubernetes
-        refs = owner_reference_from_env(k8s.namespace)
-        name = os.environ.get("FT_RUNNER_JOB_NAME")
-        if refs or not name or os.environ.get("FT_RUNNER_NAMESPACE", k8s.namespace) != k8s.namespace:
-            return refs
-        job = await asyncio.to_thread(self.api.get_job, name)
-        if not job:
-            return []
-        env = {**os.environ, "FT_RUNNER_JOB_UID": job["metadata"]["uid"], "FT_RUNNER_NAMESPACE": k8s.namespace}
-        return owner_reference_from_env(k8s.namespace, env)
-
     async def deploy(self, scenario: Scenario, tree: Path) -> KubernetesDeployment:
         run_id = self.config.run_id or scenario.config.run_id or tree.parent.name
-        dgd = render_dgd(scenario, run_id, await self._owner())
+        dgd = render_dgd(scenario, run_id, owner_reference_from_env(self.config.kubernetes.namespace))
         deployment = KubernetesDeployment(scenario, tree, self.api, dgd)
         await deployment.start()
         return deployment

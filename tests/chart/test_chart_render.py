@@ -199,12 +199,11 @@ def role_rules(objects: list[dict]) -> dict:
 
 def test_role_grants_exactly_what_the_runner_uses():
     assert role_rules(render()) == {
-        ("nvidia.com", "dynamographdeployments"): (["create", "delete", "get"], None),
+        ("nvidia.com", "dynamographdeployments"): (["create", "delete", "get", "list"], None),
         ("", "pods"): (["delete", "get", "list", "watch"], None),
         ("", "pods/exec"): (["create", "get"], None),
         ("", "pods/log"): (["get"], None),
         ("", "events"): (["list", "watch"], None),
-        ("batch", "jobs"): (["get"], ["ft-dynamo-ft-runner-1"]),
     }
     for rule in one(render(), "Role")["rules"]:
         assert len(rule["apiGroups"]) == 1 and len(rule["resources"]) == 1
@@ -239,10 +238,8 @@ def test_role_binding_binds_the_runner_service_account():
     assert job_spec(objects)["template"]["spec"]["serviceAccountName"] == sa["metadata"]["name"]
 
 
-def test_scheduled_role_reads_jobs_without_a_fixed_name():
-    role = one(render(sets={"schedule": "@daily"}), "Role")
-    jobs_rule = next(r for r in role["rules"] if r["resources"] == ["jobs"])
-    assert "resourceNames" not in jobs_rule  # a CronJob's Job names are generated
+def test_role_is_the_same_for_a_schedule():
+    assert role_rules(render(sets={"schedule": "@daily"})) == role_rules(render())
 
 
 def test_rbac_off_renders_no_role_and_no_binding():
@@ -302,16 +299,31 @@ def test_credentials_cannot_be_put_in_the_config():
     assert "additional properties 'secret_access_key' not allowed" in result.stderr
 
 
-def test_runner_knows_its_job_namespace_and_cluster():
+def test_runner_knows_its_job_pod_namespace_and_cluster():
     env = env_of(runner_container(render()))
     assert env["FT_RUNNER_IN_CLUSTER"]["value"] == "1"
-    field = {name: env[name]["valueFrom"]["fieldRef"]["fieldPath"]
-             for name in ("FT_RUNNER_JOB_NAME", "FT_RUNNER_JOB_UID", "FT_RUNNER_NAMESPACE")}
+    names = ("FT_RUNNER_JOB_NAME", "FT_RUNNER_JOB_UID", "FT_RUNNER_NAMESPACE", "FT_RUNNER_POD_NAME", "FT_RUNNER_POD_UID")
+    field = {name: env[name]["valueFrom"]["fieldRef"]["fieldPath"] for name in names}
     assert field == {
         "FT_RUNNER_JOB_NAME": "metadata.labels['batch.kubernetes.io/job-name']",
         "FT_RUNNER_JOB_UID": "metadata.labels['batch.kubernetes.io/controller-uid']",
         "FT_RUNNER_NAMESPACE": "metadata.namespace",
+        "FT_RUNNER_POD_NAME": "metadata.name",
+        "FT_RUNNER_POD_UID": "metadata.uid",
     }
+
+
+def test_reaper_is_a_native_sidecar_of_the_runner_pod():
+    pod = job_spec(render(sets={"reaper.deadlineSeconds": 40}))["template"]["spec"]
+    (reaper,) = pod["initContainers"]
+    assert reaper["restartPolicy"] == "Always"  # a sidecar: stopped by the kubelet after the runner ends
+    assert reaper["image"] == runner_container(render())["image"]
+    assert reaper["command"] == ["python", "-m", "runner.platforms.k8s_reaper"]
+    env = env_of(reaper)
+    assert env["FT_RUNNER_POD_UID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.uid"
+    assert env["FT_RUNNER_REAPER_DEADLINE_S"]["value"] == "40"
+    assert reaper["securityContext"]["readOnlyRootFilesystem"] is True
+    assert reaper["securityContext"]["capabilities"] == {"drop": ["ALL"]}
 
 
 def test_extra_env_is_appended():

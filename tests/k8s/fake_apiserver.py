@@ -2,7 +2,7 @@
 
 It serves what the runner uses: DGD create/get/delete, pod list/watch/get/delete, event list/watch,
 pods/log (incl. follow and previous), pods/exec and pods/portforward (websocket, v4.channel.k8s.io),
-pods/proxy and jobs get. A tiny "operator" turns a DGD into pods (labels as the real operator sets
+pods/proxy. A tiny "operator" turns a DGD into pods (labels as the real operator sets
 them) and replaces deleted pods; a tiny "kubelet" runs each pod's main container as a REAL local
 process (a sleeping python whose argv carries the pod's unique module name) and restarts it when it
 dies, with restartCount and lastState like the real one. Exec runs the requested command with a
@@ -195,7 +195,6 @@ class FakeApiServer:
         r.add_route("*", pods + "/{name}/portforward", self.pod_portforward)
         r.add_get(pods + "/{name}/proxy/{path:.*}", self.pod_proxy)
         r.add_get("/api/v1/namespaces/{ns}/events", self.list_events)
-        r.add_get("/apis/batch/v1/namespaces/{ns}/jobs/{name}", self.get_job)
         runner = web.AppRunner(api, shutdown_timeout=0.5)
         self._runners = [runner]
         await runner.setup()
@@ -483,11 +482,6 @@ class FakeApiServer:
         if denied := self._authorize("get", "pods/proxy"):
             return denied
         return await self.fe_metrics(req)
-
-    async def get_job(self, req: web.Request) -> web.Response:
-        if denied := self._authorize("get", "jobs"):
-            return denied
-        return web.json_response({"metadata": {"name": req.match_info["name"], "uid": "job-uid-from-api"}})
 
     async def list_events(self, req: web.Request) -> web.StreamResponse:
         if _flag(req, "watch"):

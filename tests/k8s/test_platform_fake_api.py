@@ -218,18 +218,3 @@ def test_teardown_is_bounded_and_names_the_finalizer(fake_cluster, tmp_path):
     assert asyncio.run(main()) < 5
 
 
-def test_owner_reference_to_the_runner_job_is_looked_up_when_only_the_name_is_given(fake_cluster, tmp_path,
-                                                                                       monkeypatch):
-    server = fake_cluster()
-    monkeypatch.setenv("FT_RUNNER_JOB_NAME", "ft-runner-job")
-    monkeypatch.setenv("FT_RUNNER_NAMESPACE", "ft")
-    tree = tmp_path / "t1" / "s"
-
-    async def main():
-        _, dep = await _deploy("mocker-agg-tp-1-dp-1-none", tree)
-        owner = server.dgds[dep.name]["metadata"]["ownerReferences"]
-        await dep.teardown(10)
-        return owner
-
-    assert asyncio.run(main()) == [{"apiVersion": "batch/v1", "kind": "Job", "name": "ft-runner-job",
-                                    "uid": "job-uid-from-api", "controller": False}]

@@ -14,6 +14,7 @@ from runner.config import RunConfig
 from runner.errors import UserError
 from runner.plan import plan
 from runner.render import (
+    RUNNER_POD_LABEL,
     dgd_name,
     discover_components,
     label_value,
@@ -98,15 +99,16 @@ def test_dgd_names_are_dns_labels_and_keep_run_and_scenario_apart():
     assert len(label_value("x" * 80)) <= 63
 
 
-def test_owner_reference_only_for_a_job_in_the_same_namespace():
-    env = {"FT_RUNNER_JOB_NAME": "ft-run", "FT_RUNNER_JOB_UID": "1234-uid", "FT_RUNNER_NAMESPACE": "ft"}
+def test_owner_reference_is_the_runner_pod_in_the_same_namespace():
+    env = {"FT_RUNNER_POD_NAME": "ft-run-x7", "FT_RUNNER_POD_UID": "1234-uid", "FT_RUNNER_NAMESPACE": "ft"}
     assert owner_reference_from_env("ft", env) == [
-        {"apiVersion": "batch/v1", "kind": "Job", "name": "ft-run", "uid": "1234-uid", "controller": False}
+        {"apiVersion": "v1", "kind": "Pod", "name": "ft-run-x7", "uid": "1234-uid", "controller": False}
     ]
     assert owner_reference_from_env("other", env) == []
     assert owner_reference_from_env("ft", {}) == []
     dgd = render_dgd(plan("mocker-agg-tp-1-dp-1-none", _config()), "r", owner_reference_from_env("ft", env))
     assert dgd["metadata"]["ownerReferences"][0]["uid"] == "1234-uid"
+    assert dgd["metadata"]["labels"][RUNNER_POD_LABEL] == "1234-uid"  # what the reaper selects on
 
 
 def test_non_semver_image_without_override_is_a_user_error():

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The cluster tier of `make test`: brings the one-machine cluster up (building it the first time),
+# imports the runner image built from this checkout, runs tests/cluster against it, and takes the
+# cluster down again if this tier brought it up. Without Go >= 1.26 it says so in one line and
+# exits 0: the tier did not run, and the line says why.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+. "$here/versions.sh"
+
+go_ok() {
+  local v
+  v=$(go env GOVERSION 2>/dev/null) || return 1
+  v=${v#go}
+  [ "$(printf '%s\n1.26\n' "${v%%[a-z]*}" | sort -V | head -n1)" = "1.26" ]
+}
+if ! go_ok; then
+  echo "cluster tier NOT RUN: it builds Kubernetes from the Go module proxy and needs Go >= 1.26 (found: $(go env GOVERSION 2>/dev/null || echo none))"
+  exit 0
+fi
+[ "$(id -u)" = 0 ] || { echo "cluster tier NOT RUN: it needs root (containerd, kubelet, iptables)"; exit 0; }
+
+was_up=0
+[ -f /run/ft-runner-cluster/kube-apiserver.pid ] && kill -0 "$(cat /run/ft-runner-cluster/kube-apiserver.pid)" 2>/dev/null && was_up=1
+bash "$here/install-host-deps.sh" || exit 1
+kubeconfig_line=$(bash "$here/cluster-up.sh" | tee /dev/stderr | tail -n1) || exit 1
+eval "$kubeconfig_line"
+image=$(bash "$here/runner-image.sh") || exit 1
+start=$SECONDS
+FT_CLUSTER_RUNNER_IMAGE=$image "$repo/.venv/bin/python" -m pytest -m cluster "$repo/tests/cluster" "$@"
+rc=$?
+echo "cluster tier: pytest exit $rc in $((SECONDS - start)) s"
+[ $rc -eq 5 ] && { echo "cluster tier: no test collected: that is a defect here" >&2; rc=1; }
+[ $was_up -eq 1 ] || bash "$here/cluster-down.sh" >/dev/null
+exit $rc
