@@ -22,12 +22,41 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from runner.records import Record
+from runner.records import END_CLIENT, END_SERVER, END_START, Record
 from runner.summary import Percentiles, WindowStats
 
 NO_ERROR_TEXT = "unknown error"
 RECOVERY_PHASE = "recovery"
 RECENT_ATTEMPTS_SHOWN = 10
+_TIMEOUT_WORDS = ("timeout", "timed out")
+_CANCEL_WORDS = ("cancel",)
+
+
+def error_class(record: Record) -> str | None:
+    """The class of a failed attempt (None for a success): the statuses a client can see stay apart."""
+    if record.ok:
+        return None
+    status = record.status
+    if status is None:
+        return _transport_class(record.error or "")
+    if status == 503:
+        return "unavailable_503"
+    if status == 529:
+        return "overloaded_529"
+    if status == 200:
+        return "stream_error_200"
+    if 400 <= status < 500:
+        return "rejected_4xx"
+    return "server_error_5xx" if 500 <= status < 600 else "other"
+
+
+def _transport_class(error: str) -> str:
+    text = error.lower()
+    if any(word in text for word in _TIMEOUT_WORDS):
+        return "timeout"
+    if any(word in text for word in _CANCEL_WORDS):
+        return "cancelled"
+    return "connection"
 
 
 @dataclass(frozen=True)
@@ -43,6 +72,8 @@ class Analysis:
     service_recovery_s: float | None
     service_recovery_reason: str | None  # why service_recovery_s is None
     recovery_ns: int | None  # end of the success that starts the first K-run (= fault_ns when nothing failed)
+    # end of that success minus the end of the failure just before it: how precisely recovery is known
+    service_recovery_resolution_s: float | None = None
     phases: dict[str, WindowStats] = field(default_factory=dict)
     # Failed attempts that the server answered (an HTTP status arrived, even 200 with an error mid-stream),
     # as opposed to connection errors and timeouts: for token overflow, the rejected oversized prompts.
@@ -79,6 +110,8 @@ class _Columns:
         self.latency = np.array([r.latency_ms for r in records], dtype=np.float64)[self.order]
         self.ttft = np.array([r.ttft_ms for r in records], dtype=np.float64)[self.order]
         self.itl = np.array([r.itl_ms for r in records], dtype=np.float64)[self.order]
+        sources = np.array([r.end_source for r in records], dtype=object)[self.order] if count else np.array([])
+        self.end_by_source = {source: sources == source for source in (END_CLIENT, END_SERVER, END_START)}
 
     def __len__(self) -> int:
         return len(self.records)
@@ -105,7 +138,9 @@ class _Columns:
         throughput = None
         if span_start is not None and span_end is not None and span_end > span_start:
             throughput = successes / ((span_end - span_start) / 1e9)
-        errors = Counter(r.error or NO_ERROR_TEXT for r in self.failed_records(lo, hi))
+        failed = self.failed_records(lo, hi)
+        errors = Counter(r.error or NO_ERROR_TEXT for r in failed)
+        classes = Counter(error_class(r) for r in failed)
         return WindowStats(
             start_ns=span_start,
             end_ns=span_end,
@@ -118,7 +153,13 @@ class _Columns:
             ttft_ms=percentiles(self.ttft[lo:hi][ok]),
             itl_ms=percentiles(self.itl[lo:hi][ok]),
             errors=dict(errors.most_common()),
+            error_classes=dict(classes.most_common()),
+            end_times=self._end_times(lo, hi),
         )
+
+    def _end_times(self, lo: int, hi: int) -> dict[str, int]:
+        counts = {source: int(np.count_nonzero(mask[lo:hi])) for source, mask in self.end_by_source.items()}
+        return {source: n for source, n in counts.items() if n}
 
     def first_success_ns(self) -> int | None:
         successes = np.flatnonzero(self.ok)
@@ -129,24 +170,32 @@ class _Columns:
 
     def service_recovery(self, fault_ns: int | None, k: int) -> tuple[float | None, str | None, int | None]:
         """(seconds, reason when None, recovery point in ns)."""
+        seconds, reason, recovery_ns, _ = self.service_recovery_resolved(fault_ns, k)
+        return seconds, reason, recovery_ns
+
+    def service_recovery_resolved(self, fault_ns: int | None, k: int
+                                  ) -> tuple[float | None, str | None, int | None, float | None]:
+        """(seconds, reason when None, recovery point in ns, resolution in seconds)."""
         if k < 1:
             raise ValueError(f"K consecutive successes must be at least 1, not {k}")
         if fault_ns is None:
-            return None, "no fault was injected", None
+            return None, "no fault was injected", None, None
         first_after = self.index_of(fault_ns, 0)
         ok_after = self.ok[first_after:]
         if ok_after.size == 0:
-            return None, "no attempt ended at or after the fault, so recovery could not be observed", None
+            return None, "no attempt ended at or after the fault, so recovery could not be observed", None, None
         failures_after = np.flatnonzero(~ok_after)
         if failures_after.size == 0:
-            return 0.0, None, fault_ns
+            return 0.0, None, fault_ns, None
         first_failure = first_after + int(failures_after[0])
         following = self.ok[first_failure + 1 :]
         run_start = _first_run_of_successes(following, k)
         if run_start is None:
-            return None, self._never_recovered_reason(ok_after, following, failures_after.size, k), None
-        recovery_ns = int(self.end[first_failure + 1 + run_start])
-        return round((recovery_ns - fault_ns) / 1e9, 3), None, recovery_ns
+            return None, self._never_recovered_reason(ok_after, following, failures_after.size, k), None, None
+        position = first_failure + 1 + run_start  # the attempt before it is the last failure (else the run starts earlier)
+        recovery_ns = int(self.end[position])
+        resolution = round((recovery_ns - int(self.end[position - 1])) / 1e9, 3)
+        return round((recovery_ns - fault_ns) / 1e9, 3), None, recovery_ns, resolution
 
     @staticmethod
     def _never_recovered_reason(ok_after: np.ndarray, following: np.ndarray, failed: int, k: int) -> str:
@@ -192,6 +241,15 @@ def service_recovery(records: Sequence[Record], fault_ns: int | None, k: int) ->
     """
     seconds, reason, _ = _Columns(list(records)).service_recovery(fault_ns, k)
     return seconds, reason
+
+
+def probe_recovery(records: Sequence[Record], fault_ns: int | None, k: int
+                   ) -> tuple[float | None, str | None, float | None]:
+    """Service recovery seen by the probe stream: (seconds, reason when None, resolution in seconds)."""
+    if not records:
+        return None, "no probe stream ran (probe.rate_per_s is 0)", None
+    seconds, reason, _, resolution = _Columns(list(records)).service_recovery_resolved(fault_ns, k)
+    return seconds, reason, resolution
 
 
 def analyze(
@@ -241,7 +299,7 @@ def _analyze_phases(
 
 def _analyze_columns(columns: _Columns, fault_ns: int | None, k: int) -> Analysis:
     total = columns.window(None, None)
-    seconds, reason, recovery_ns = columns.service_recovery(fault_ns, k)
+    seconds, reason, recovery_ns, resolution = columns.service_recovery_resolved(fault_ns, k)
     if fault_ns is None:
         before, after, after_recovery = total, WindowStats(), WindowStats()
     else:
@@ -258,5 +316,6 @@ def _analyze_columns(columns: _Columns, fault_ns: int | None, k: int) -> Analysi
         service_recovery_s=seconds,
         service_recovery_reason=reason,
         recovery_ns=recovery_ns,
+        service_recovery_resolution_s=resolution,
     )
 

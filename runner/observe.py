@@ -11,6 +11,8 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 FRONTEND_REQUESTS = "dynamo_frontend_requests"
+FRONTEND_MIGRATIONS = "dynamo_frontend_model_migration"
+SCRAPE_HEADER = "# scrape "
 
 
 def iso_from_ns(ns: int) -> str:
@@ -40,14 +42,40 @@ class EventLog:
 
 def frontend_requests_total(metrics_text: str) -> float | None:
     """Sum of the frontend's request counter over all label sets (None when absent)."""
+    return family_total(metrics_text, FRONTEND_REQUESTS)
+
+
+def family_total(metrics_text: str, family_name: str) -> float | None:
+    """Sum of one counter family's `_total` samples over all label sets (None when absent)."""
     total = None
     try:
         for family in text_string_to_metric_families(metrics_text):
-            if family.name != FRONTEND_REQUESTS:
-                continue
-            for sample in family.samples:
-                if sample.name.endswith("_total"):
-                    total = (total or 0.0) + sample.value
+            if family.name == family_name:
+                for sample in family.samples:
+                    if sample.name.endswith("_total"):
+                        total = (total or 0.0) + sample.value
     except ValueError:
         return None
     return total
+
+
+def counter_over_scrapes(metrics_log: str, family_name: str) -> float | None:
+    """A counter's total over a `<pod>.metrics.log` of successive scrapes: the last value of each
+    process's life (a restart resets the counter, so a drop starts a new life)."""
+    blocks = [block.partition("\n")[2] for block in metrics_log.split(SCRAPE_HEADER)[1:]]  # minus the header line
+    values = [family_total(block, family_name) for block in blocks]
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    lives = [current for current, following in zip(values, values[1:]) if following < current]
+    return sum(lives) + values[-1]
+
+
+def tree_counter_total(tree: Path, family_name: str) -> int | None:
+    """A frontend counter summed over every `*.metrics.log` of a scenario tree (None when none exports it)."""
+    totals = []
+    for path in sorted(Path(tree).glob("*/*.metrics.log")):
+        total = counter_over_scrapes(path.read_text(errors="replace"), family_name)
+        if total is not None:
+            totals.append(total)
+    return int(sum(totals)) if totals else None

@@ -18,15 +18,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from runner.analysis import analyze, analyze_phases
+from runner.frontend_log import TreeView, read_tree_logs
 from runner.checks import judge
 from runner.config import RunConfig
 from runner.errors import UserError
 from runner.evidence import select_targets
 from runner.load.base import LoadSpec, default_max_duration
-from runner.observe import iso_from_ns
+from runner.observe import FRONTEND_MIGRATIONS, iso_from_ns, tree_counter_total
 from runner.plan import Scenario, Unsupported, plan
 from runner.platforms.base import PlatformError
 from runner.records import MalformedExport, Record
+from runner.request_join import (
+    FrontendFault,
+    Join,
+    expected_counter_difference,
+    join,
+    join_lines,
+    join_summary,
+    migrations,
+    replica_traffic,
+)
 from runner.summary import (
     CrossCheck,
     FaultRecord,
@@ -57,6 +68,8 @@ class Observed:
     phases: dict[str, list[Record]] = field(default_factory=dict)
     restarts: int = 0
     frontend_requests: int | None = None
+    server: TreeView | None = None  # the frontends' request log lines, read from the collected tree
+    migration_metric: int | None = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -239,6 +252,8 @@ async def _execute(scenario: Scenario, platform, tree: Path, ui: ProgressUI, obs
         observed.frontend_requests = await deployment.frontend_request_count()
         observed.restarts = deployment.restarts_observed()
         await deployment.collect(tree)
+        observed.server = read_tree_logs(tree)
+        observed.migration_metric = tree_counter_total(tree, FRONTEND_MIGRATIONS)
     except (PlatformError, UserError, MalformedExport, OSError) as exc:
         observed.errors.append(str(exc))
         log.error("%s", exc)
@@ -383,26 +398,22 @@ def _judge_overflow_effect(fault: FaultRecord, records: list[Record]) -> None:
 
 
 def _finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: Observed) -> ScenarioSummary:
-    """Analyze, validate and write summary.json and faults.json. Pure but for the two writes."""
+    """Join, analyze, validate and write summary.json, faults.json and the join. Pure but for the writes."""
     entry, cfg = scenario.entry, scenario.config
     fault_ns = observed.fault.injected_ns if observed.fault else None
     k = cfg.checks.consecutive_successes
+    joined = _join_requests(scenario, observed, tree)
     timings = Timings(startup_s=observed.startup_s, startup_reason=observed.startup_reason, fault_ns=fault_ns)
     result = analyze_phases(observed.phases, k) if observed.phases else analyze(observed.records, fault_ns, k)
     timings.service_recovery_s = result.service_recovery_s
     timings.service_recovery_reason = result.service_recovery_reason
+    timings.service_recovery_resolution_s = result.service_recovery_resolution_s
     timings.first_success_ns = result.first_success_ns
     timings.infrastructure_recovery_s, timings.infrastructure_recovery_reason = _infra_recovery(observed)
     stage1, stage2, verdict, reasons = judge(
         entry=entry, checks=cfg.checks, targets=cfg.fault.targets, analysis=result, fault=observed.fault,
         evidence=observed.evidence, restarts=observed.restarts, errors=observed.errors,
     )
-    client_requests = len(observed.records)
-    cross = CrossCheck(client_requests=client_requests, frontend_requests=observed.frontend_requests)
-    if observed.frontend_requests is not None:
-        cross.difference = observed.frontend_requests - client_requests
-        cross.detail = ("the frontend counts every request it received, including the readiness probe; a killed "
-                        "frontend's last second of counts is lost with it")
     load = scenario.load
     summary = ScenarioSummary(
         run_id=run_id, scenario=entry.name, group=entry.deployment_name, backend=entry.backend, mode=entry.mode,
@@ -412,8 +423,13 @@ def _finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed:
                       clients=load.clients, requests_per_client=load.requests_per_client,
                       streaming=load.streaming, input_tokens=load.input_tokens, output_tokens=load.output_tokens),
         timings=timings, fault=observed.fault, total=result.total, before=result.before, after=result.after,
-        after_recovery=result.after_recovery, phases=result.phases, cross_check=cross, stage1=stage1, stage2=stage2,
+        after_recovery=result.after_recovery, phases=result.phases, cross_check=_cross_check(observed, joined),
+        stage1=stage1, stage2=stage2,
     )
+    if joined is not None:
+        summary.request_join = join_summary(joined)
+        summary.migrations = migrations(joined, observed.migration_metric)
+        summary.replicas = replica_traffic(joined, fault_ns, observed.server.replica_of_worker)
     _write_json(tree / "summary.json", summary.model_dump(mode="json"))
     _write_json(tree / "faults.json", {
         "fault": observed.fault.model_dump() if observed.fault else None,
@@ -422,6 +438,47 @@ def _finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed:
     })
     log.info("Verdict %s%s", verdict, (": " + "; ".join(reasons)) if reasons else "")
     return summary
+
+
+LOST_TAIL_LEAD_S = 2.0  # a frontend's last lines before its fault may not reach the collected log
+
+
+def _frontend_fault(scenario: Scenario, observed: Observed) -> FrontendFault | None:
+    fault = observed.fault
+    if fault is None or fault.role != "frontend" or fault.injected_ns is None:
+        return None
+    ready = [e.get("ready_ns") for e in observed.evidence if e.get("ready_ns")]
+    end = max(ready) if ready else fault.injected_ns + int(scenario.config.fault.verify_timeout_s * 1e9)
+    return FrontendFault(start_ns=fault.injected_ns - int(LOST_TAIL_LEAD_S * 1e9), end_ns=end)
+
+
+def _join_requests(scenario: Scenario, observed: Observed, tree: Path) -> Join | None:
+    """Join the client records with the frontends' logs; the observed records become the corrected ones."""
+    if observed.server is None:
+        return None
+    joined = join(observed.records, observed.server.requests, _frontend_fault(scenario, observed))
+    observed.records = joined.records()
+    if observed.phases:
+        observed.phases = {phase: [r for r in observed.records if r.phase == phase] for phase in observed.phases}
+    with (tree / "requests_join.jsonl").open("w") as fh:
+        for row in join_lines(joined):
+            fh.write(json.dumps(row) + "\n")
+    return joined
+
+
+def _cross_check(observed: Observed, joined: Join | None) -> CrossCheck:
+    cross = CrossCheck(client_requests=len(observed.records), frontend_requests=observed.frontend_requests)
+    if observed.frontend_requests is not None:
+        cross.difference = observed.frontend_requests - len(observed.records)
+    if joined is None:
+        cross.detail = "the frontend logs were not collected, so the difference cannot be explained"
+        return cross
+    cross.expected_difference = expected_counter_difference(joined)
+    verdict = "as" if cross.difference == cross.expected_difference else "NOT as"
+    cross.detail = (f"{verdict} the request join predicts: the counter counts requests from `request received` on, so "
+                    "it misses attempts the frontend refused before its handler (503 model not ready, 404 no worker) "
+                    "or that never reached it, and adds the readiness probe and the probe stream")
+    return cross
 
 
 def _infra_recovery(observed: Observed) -> tuple[float | None, str | None]:

@@ -17,6 +17,12 @@ from pathlib import Path
 import msgspec
 
 
+# Where a record's end_ns comes from (DESIGN §3 rule 2: a time nobody measured is marked).
+END_CLIENT = "client"  # the client measured it
+END_SERVER = "server"  # the client did not; the frontend's completion time, on the runner's clock, fills it
+END_START = "start"  # nobody measured it: end_ns is the start, and the attempt is classified by its start
+
+
 # gc=False: records hold only scalars and strings, so they can never be part of a
 # reference cycle; keeping a million of them out of the cycle collector's tracking
 # makes reading a large export about a sixth faster.
@@ -33,6 +39,8 @@ class Record(msgspec.Struct, frozen=True, gc=False):
     itl_ms: float | None = None
     output_tokens: int | None = None
     phase: str = "load"
+    request_id: str | None = None  # the X-Request-Id the client sent, the key of the join with the frontend's log
+    end_source: str = END_CLIENT
 
 
 # --- aiperf ---------------------------------------------------------------
@@ -52,6 +60,7 @@ class _AiperfMetrics(msgspec.Struct, gc=False):
 class _AiperfMeta(msgspec.Struct, gc=False):
     request_start_ns: int
     request_end_ns: int | None = None
+    x_request_id: str | None = None
     benchmark_phase: str | None = None
     was_cancelled: bool = False
 
@@ -83,6 +92,8 @@ def _aiperf_record(line: _AiperfLine, client: str, attempt: int, phase: str) -> 
     if line.error is not None:
         err = line.error
         text = f"{err.code} {err.type}" if err.code is not None else (err.type or "error")
+        # aiperf 0.13 writes request_end_ns == request_start_ns for an error: it did not measure the end
+        measured = latency is not None or (meta.request_end_ns or 0) > meta.request_start_ns
         return Record(
             start_ns=meta.request_start_ns,
             end_ns=end,
@@ -93,6 +104,8 @@ def _aiperf_record(line: _AiperfLine, client: str, attempt: int, phase: str) -> 
             error=text,
             latency_ms=latency,
             phase=phase,
+            request_id=meta.x_request_id,
+            end_source=END_CLIENT if measured else END_START,
         )
     if latency is not None and meta.request_end_ns is None:
         end = meta.request_start_ns + int(latency * 1e6)
@@ -111,6 +124,7 @@ def _aiperf_record(line: _AiperfLine, client: str, attempt: int, phase: str) -> 
         if metrics.output_sequence_length and metrics.output_sequence_length.value is not None
         else None,
         phase=phase,
+        request_id=meta.x_request_id,
     )
 
 
@@ -188,6 +202,7 @@ class LegacyAttempt(msgspec.Struct):
     ttft_ms: float | None = None
     itl_ms: float | None = None
     output_tokens: int | None = None
+    request_id: str | None = None  # the X-Request-Id sent with this try
 
 
 class LegacyLine(msgspec.Struct):
@@ -226,6 +241,7 @@ def iter_legacy(path: Path, client: str = "", phase: str = "load") -> Iterator[R
                     itl_ms=a.itl_ms,
                     output_tokens=a.output_tokens,
                     phase=phase,
+                    request_id=a.request_id,
                 )
 
 

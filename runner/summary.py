@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 Verdict = Literal["PASS", "FAIL", "ERROR", "EXPECTED-LIMITATION"]
 StageStatus = Literal["PASS", "FAIL", "ERROR", "SKIPPED"]
@@ -43,6 +43,16 @@ class WindowStats(Model):
     ttft_ms: Percentiles = Percentiles()
     itl_ms: Percentiles = Percentiles()
     errors: dict[str, int] = Field(default_factory=dict, description="Failure counts by error text.")
+    error_classes: dict[str, int] = Field(
+        default_factory=dict,
+        description="Failure counts by class: unavailable_503, overloaded_529, rejected_4xx, server_error_5xx, "
+        "stream_error_200 (an error inside an HTTP 200 stream), connection, timeout, cancelled, other.",
+    )
+    end_times: dict[str, int] = Field(
+        default_factory=dict,
+        description="Attempts by where their end time came from: client (measured by the client), server (the "
+        "frontend's completion, the client had none), start (nobody measured it: classified by its start).",
+    )
 
 
 class Timings(Model):
@@ -52,6 +62,14 @@ class Timings(Model):
     first_success_ns: int | None = None
     service_recovery_s: float | None = None
     service_recovery_reason: str | None = None
+    service_recovery_resolution_s: float | None = Field(
+        None, description="Gap between the last failure and the first success that bracket service recovery."
+    )
+    probe_service_recovery_s: float | None = Field(
+        None, description="Service recovery measured by the probe stream (tiny requests at a set rate)."
+    )
+    probe_service_recovery_resolution_s: float | None = None
+    probe_service_recovery_reason: str | None = None
     infrastructure_recovery_s: float | None = None
     infrastructure_recovery_reason: str | None = None
 
@@ -82,7 +100,65 @@ class CrossCheck(Model):
     client_requests: int
     frontend_requests: int | None = None
     difference: int | None = None
+    expected_difference: int | None = Field(
+        None, description="The difference the request join predicts: requests the frontend counted that no client "
+        "sent (readiness probe, probe stream) minus client attempts it did not count (refused before its handler, "
+        "never reached it)."
+    )
     detail: str = ""
+
+
+class ClockOffset(Model):
+    log: str = Field(description="The frontend log (pod) whose clock this is.")
+    offset_ms: float = Field(description="Log time minus runner time; subtracted from the log's times.")
+    lower_ms: float | None = None
+    upper_ms: float | None = None
+    pairs: int = Field(0, description="Attempts with both ends measured by the client that bound the offset.")
+    consistent: bool = Field(True, description="False when no single offset fits every pair (the median is used).")
+
+
+class RequestJoin(Model):
+    """Every client attempt matched by X-Request-Id to the frontend's log line for it, or listed unmatched."""
+
+    attempts: int = 0
+    matched: int = 0
+    reached_frontend: int = Field(0, description="Attempts that reached a frontend (all but those refused before).")
+    match_rate: float | None = Field(None, description="matched / reached_frontend.")
+    unmatched: dict[str, int] = Field(default_factory=dict, description="Unmatched attempts by reason.")
+    server_requests: int = 0
+    server_only: dict[str, int] = Field(
+        default_factory=dict, description="Frontend requests no client attempt matches, by reason."
+    )
+    frontend_counted: int = Field(0, description="Frontend requests its request counter counts (`request received`).")
+    end_times: dict[str, int] = Field(default_factory=dict)
+    offsets: list[ClockOffset] = Field(default_factory=list)
+    file: str = "requests_join.jsonl"
+    detail: str = ""
+
+
+class Migrations(Model):
+    migrated: int = Field(0, description="Requests the frontend migrated at least once.")
+    retries: int = Field(0, description="Migration retries the frontend logged.")
+    succeeded: int = Field(0, description="Migrated requests whose client attempt then succeeded.")
+    failed: int = 0
+    metric_total: int | None = Field(
+        None, description="dynamo_frontend_model_migration_total at the last scrape, summed over frontends."
+    )
+    detail: str = ""
+
+
+class TrafficCounts(Model):
+    requests: int = 0
+    successes: int = 0
+    failures: int = 0
+
+
+class ReplicaTraffic(Model):
+    replica: str = Field(description="The replica (pod) name, or the worker id when no log names it.")
+    role: str = Field(description="decode or prefill: which of the request's workers it was.")
+    worker_ids: list[str] = Field(default_factory=list)
+    before: TrafficCounts = TrafficCounts()
+    after: TrafficCounts = TrafficCounts()
 
 
 class LoadInfo(Model):
@@ -119,6 +195,11 @@ class ScenarioSummary(Model):
     after_recovery: WindowStats = WindowStats()
     phases: dict[str, WindowStats] = Field(default_factory=dict, description="Token overflow: overflow and recovery.")
     cross_check: CrossCheck | None = None
+    request_join: RequestJoin | None = None
+    migrations: Migrations | None = None
+    replicas: list[ReplicaTraffic] = Field(default_factory=list, description="Per replica: what it served before "
+                                           "and after the fault (from the frontend's worker ids).")
+    probe: WindowStats | None = Field(None, description="The probe stream's attempts, counted apart from the load.")
     stage1: Stage = Stage(status="SKIPPED")
     stage2: Stage = Stage(status="SKIPPED")
 

@@ -14,6 +14,7 @@ import asyncio
 import json
 import random
 import time
+import uuid
 from pathlib import Path
 
 import aiohttp
@@ -89,12 +90,13 @@ class LegacyLoad:
         return body
 
     async def _attempt(self, session: aiohttp.ClientSession, url: str, body: dict) -> LegacyAttempt:
+        request_id = str(uuid.uuid4())  # one per try: the join with the frontend's log is per attempt
         start_ns = time.time_ns()
         began = time.perf_counter()
         status: int | str | None = None
         outcome = _Outcome()
         try:
-            async with session.post(url, json=body) as resp:
+            async with session.post(url, json=body, headers={"X-Request-Id": request_id}) as resp:
                 status = resp.status
                 if resp.status != 200:
                     text = await resp.text()
@@ -122,6 +124,7 @@ class LegacyLoad:
             ttft_ms=outcome.ttft_ms,
             itl_ms=outcome.itl_ms,
             output_tokens=outcome.output_tokens,
+            request_id=request_id,
         )
 
 
@@ -194,4 +197,4 @@ def _to_record(a: LegacyAttempt, client: str, attempt: int, phase: str) -> Recor
     return Record(start_ns=a.start_ns, end_ns=a.end_ns, ok=a.ok, client=client, attempt=attempt,
                   status=a.status if isinstance(a.status, int) else None, error=a.error,
                   latency_ms=a.request_elapsed_time * 1000, ttft_ms=a.ttft_ms, itl_ms=a.itl_ms,
-                  output_tokens=a.output_tokens, phase=phase)
+                  output_tokens=a.output_tokens, phase=phase, request_id=a.request_id)
