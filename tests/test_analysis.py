@@ -326,3 +326,50 @@ def test_analysis_of_the_real_aiperf_sample(shared_dir):
     # the failure is the first attempt at the fault; the next two successes make K=2
     assert result.recovery_ns == records[1].end_ns
     assert result.service_recovery_s == round((records[1].end_ns - fault_ns) / 1e9, 3)
+
+
+# --- error classes, recovery resolution, probe recovery ------------------------------
+
+
+@pytest.mark.parametrize(("status", "error", "expected"), [
+    (503, "503 Service Unavailable", "unavailable_503"),
+    (529, "529 Overloaded", "overloaded_529"),
+    (404, "HTTP 404: (empty body)", "rejected_4xx"),
+    (400, "400 Bad Request", "rejected_4xx"),
+    (500, "500 Internal Server Error", "server_error_5xx"),
+    (200, "SSE error in HTTP 200: {...}", "stream_error_200"),
+    (None, "ClientConnectorError", "connection"),
+    (None, "ServerDisconnectedError", "connection"),
+    (None, "TimeoutError", "timeout"),
+    (None, "timeout after 60 s", "timeout"),
+    (None, "cancelled", "cancelled"),
+])
+def test_error_classes_stay_apart(status, error, expected):
+    from runner.analysis import error_class
+
+    assert error_class(failed(1, error=error, status=status)) == expected
+
+
+def test_windows_count_error_classes_and_end_time_sources():
+    records = [ok(1), failed(2), failed(3, error="ClientConnectorError", status=None),
+               failed(4, status=200, error="SSE error in HTTP 200", end_source="server")]
+    stats = window(records)
+    assert stats.error_classes == {"unavailable_503": 1, "connection": 1, "stream_error_200": 1}
+    assert stats.end_times == {"client": 3, "server": 1}
+
+
+def test_recovery_carries_the_gap_between_the_last_failure_and_the_first_success():
+    records = [ok(1), failed(10.2), failed(10.9), ok(11.6), ok(12.1), ok(12.6)]
+    result = analyze(records, fault_ns=at(10), k=3)
+    assert result.service_recovery_s == pytest.approx(1.6)
+    assert result.service_recovery_resolution_s == pytest.approx(0.7)
+    assert analyze([ok(1), ok(11)], fault_ns=at(10), k=1).service_recovery_resolution_s is None
+
+
+def test_probe_recovery_is_measured_from_the_probe_records_alone():
+    from runner.analysis import probe_recovery
+
+    probes = [ok(9.95, 5), failed(10.0), failed(10.05), ok(10.10, 5), ok(10.15, 5)]
+    seconds, reason, resolution = probe_recovery(probes, at(9.97), k=2)
+    assert seconds == pytest.approx(0.13) and resolution == pytest.approx(0.05) and reason is None
+    assert probe_recovery([], at(10), 2)[1].startswith("no probe stream ran")
