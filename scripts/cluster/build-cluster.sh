@@ -18,8 +18,9 @@ GO_TAGS=no_btrfs bash "$here/build-go-module.sh" containerd github.com/container
   github.com/containerd/containerd/v2/cmd/ctr
 step "coredns $COREDNS_VERSION"
 bash "$here/build-go-module.sh" coredns github.com/coredns/coredns "$COREDNS_VERSION" github.com/coredns/coredns
-step "minio $MINIO_VERSION"
-bash "$here/build-go-module.sh" minio github.com/minio/minio "$MINIO_VERSION" github.com/minio/minio
+step "versitygw $VERSITYGW_VERSION (S3)"
+bash "$here/build-go-module.sh" versitygw github.com/versity/versitygw "$VERSITYGW_VERSION" \
+  github.com/versity/versitygw/cmd/versitygw
 step "images"
 bash "$here/build-images.sh"
 step "done: everything is in $CLUSTER_CACHE"

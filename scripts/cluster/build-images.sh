@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The cluster's own images, built here and imported into containerd (there is no registry):
-# pause (compiled from the kubernetes module's pause.c), CoreDNS and MinIO (their static binaries).
+# pause (compiled from the kubernetes module's pause.c), CoreDNS and versitygw (their static binaries).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
@@ -23,4 +23,5 @@ if [ ! -f "$img/pause-$PAUSE_VERSION.tar" ]; then
   image pause "$PAUSE_VERSION" '["/pause"]' 65535 "$tmp/pause:/pause"
 fi
 image coredns "$COREDNS_VERSION" '["/coredns"]' 65532 "$CLUSTER_CACHE/coredns-$COREDNS_VERSION/coredns:/coredns"
-image minio "${MINIO_VERSION:0:21}" '["/minio"]' 65532 "$CLUSTER_CACHE/minio-$MINIO_VERSION/minio:/minio"
+image versitygw "$VERSITYGW_VERSION" '["/versitygw"]' 65532 \
+  "$CLUSTER_CACHE/versitygw-$VERSITYGW_VERSION/versitygw:/versitygw"

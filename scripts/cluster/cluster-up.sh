@@ -2,7 +2,7 @@
 # Brings up the one-machine Kubernetes cluster (idempotent: a running cluster is left as it is).
 # Builds what is missing first (scripts/cluster/build-cluster.sh, cached by version), then starts
 # etcd, kube-apiserver, controller-manager, scheduler, containerd, kubelet and kube-proxy as host
-# daemons, CoreDNS and MinIO as pods, and prints `export KUBECONFIG=...` as its last line.
+# daemons, CoreDNS and an S3 server (versitygw) as pods, and prints `export KUBECONFIG=...` as its last line.
 #
 # Network rules: pods get routes to the pod and Service ranges only (no default route), the FT-CLUSTER
 # chains drop anything a pod sends elsewhere, nothing is masqueraded, and CoreDNS answers
@@ -136,13 +136,13 @@ start_proxy() {
   await kube-proxy 60 curl -fsS http://127.0.0.1:10256/healthz
 }
 
-s3_secret() {  # the in-cluster MinIO's root credentials: made once, kept in $STATE/s3-credentials
+s3_secret() {  # the in-cluster S3 server's root credentials: made once, kept in $STATE/s3-credentials
   local creds="$STATE/s3-credentials"
   if [ ! -f "$creds" ]; then
-    (umask 077; printf 'user=ft-%s\npassword=%s\n' "$(openssl rand -hex 4)" "$(openssl rand -hex 20)" >"$creds")
+    (umask 077; printf 'access_key_id=FT%s\nsecret_access_key=%s\n' "$(openssl rand -hex 8 | tr a-f A-F)" "$(openssl rand -hex 20)" >"$creds")
   fi
   $KUBECTL create namespace ft-s3 --dry-run=client -o yaml | $KUBECTL apply -f - >/dev/null
-  $KUBECTL -n ft-s3 create secret generic minio-root --from-env-file "$creds" --dry-run=client -o yaml \
+  $KUBECTL -n ft-s3 create secret generic s3-root --from-env-file "$creds" --dry-run=client -o yaml \
     | $KUBECTL apply -f - >/dev/null
 }
 
@@ -151,16 +151,28 @@ start_addons() {
   s3_secret
   for manifest in "$here"/addons/*.yaml; do
     sed -e "s|@DNS@|$DNS_SERVICE_IP|g" -e "s|@COREDNS_IMAGE@|ft.local/coredns:$COREDNS_VERSION|g" \
-      -e "s|@MINIO_IMAGE@|ft.local/minio:${MINIO_VERSION:0:21}|g" "$manifest" | $KUBECTL apply -f - >/dev/null
+      -e "s|@S3_IMAGE@|ft.local/versitygw:$VERSITYGW_VERSION|g" "$manifest" | $KUBECTL apply -f - >/dev/null
   done
   await node 120 $KUBECTL wait --for condition=Ready "node/$NODE_NAME" --timeout 1s
   await coredns 180 $KUBECTL -n kube-system rollout status deploy/coredns --timeout 1s
-  await minio 180 $KUBECTL -n ft-s3 rollout status deploy/minio --timeout 1s
+  await s3 180 $KUBECTL -n ft-s3 rollout status deploy/s3 --timeout 1s
+}
+
+DAEMONS=(etcd kube-apiserver kube-controller-manager kube-scheduler containerd kubelet kube-proxy)
+
+clear_stale_state() {  # a cluster half up (a daemon died, or the machine rebooted) is removed first
+  local d up=0
+  for d in "${DAEMONS[@]}"; do running "$d" && up=$((up + 1)); done
+  if [ $up -lt ${#DAEMONS[@]} ] && { [ $up -gt 0 ] || [ -d "$STATE" ]; }; then
+    step "$up of ${#DAEMONS[@]} daemons running: removing the stale cluster first"
+    bash "$here/cluster-down.sh" >/dev/null
+  fi
 }
 
 main() {
   check_host
   bash "$here/build-cluster.sh"
+  clear_stale_state
   mkdir -p "$STATE" "$LOGS" "$RUN"
   step "host network: bridge $BRIDGE $NODE_IP, pods $POD_CIDR, services $SERVICE_CIDR"
   network_up

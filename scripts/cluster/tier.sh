@@ -26,6 +26,7 @@ bash "$here/install-host-deps.sh" || exit 1
 kubeconfig_line=$(bash "$here/cluster-up.sh" | tee /dev/stderr | tail -n1) || exit 1
 eval "$kubeconfig_line"
 image=$(bash "$here/runner-image.sh") || exit 1
+export FT_CLUSTER_REQUIRED=1
 start=$SECONDS
 FT_CLUSTER_RUNNER_IMAGE=$image "$repo/.venv/bin/python" -m pytest -m cluster "$repo/tests/cluster" "$@"
 rc=$?

@@ -5,9 +5,9 @@ KUBERNETES_VERSION=v1.36.3
 ETCD_VERSION=v3.6.13
 CONTAINERD_VERSION=v2.3.7
 COREDNS_VERSION=v1.14.7
-# MinIO tags its releases RELEASE.<date>, which the Go module proxy does not serve as versions:
-# this is the pseudo-version of its last commit (2026-02-12).
-MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+# The in-cluster S3 server: Versity's S3 gateway over a POSIX directory (Apache-2.0). MinIO is served
+# only as a pseudo-version of its archived repository, and it is AGPL-3.0: not used.
+VERSITYGW_VERSION=v1.8.0
 PAUSE_VERSION=3.10.2
 CLUSTER_CACHE=${FT_CLUSTER_CACHE:-/var/cache/ft-runner-cluster}
 CLUSTER_STATE=${FT_CLUSTER_STATE:-/var/lib/ft-runner-cluster}
