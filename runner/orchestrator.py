@@ -456,7 +456,8 @@ def _join_requests(scenario: Scenario, observed: Observed, tree: Path) -> Join |
     """Join the client records with the frontends' logs; the observed records become the corrected ones."""
     if observed.server is None:
         return None
-    joined = join(observed.records, observed.server.requests, _frontend_fault(scenario, observed))
+    joined = join(observed.records, observed.server.requests, _frontend_fault(scenario, observed),
+                  observed.server.replica_of_worker)
     observed.records = joined.records()
     if observed.phases:
         observed.phases = {phase: [r for r in observed.records if r.phase == phase] for phase in observed.phases}

@@ -41,6 +41,7 @@ class Record(msgspec.Struct, frozen=True, gc=False):
     phase: str = "load"
     request_id: str | None = None  # the X-Request-Id the client sent, the key of the join with the frontend's log
     end_source: str = END_CLIENT
+    replica: str | None = None  # the decode replica that served it, from the request join
 
 
 # --- aiperf ---------------------------------------------------------------

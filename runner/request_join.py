@@ -134,6 +134,13 @@ def _server_end_ns(server: ServerRequest, offset: ClockOffset | None) -> int | N
     return server.completed_ns - int((offset.offset_ms if offset else 0.0) * 1e6)
 
 
+def _served_by(record: Record, server: ServerRequest | None, replica_of_worker: dict[str, str]) -> Record:
+    if server is None or server.decode_worker is None:
+        return record
+    name = replica_of_log(replica_of_worker.get(server.decode_worker, server.decode_worker))
+    return msgspec.structs.replace(record, replica=name)
+
+
 def _corrected(record: Record, server: ServerRequest | None, offset: ClockOffset | None) -> Record:
     """The client's end where it measured one, else the server's completion, else marked as unmeasured."""
     if record.end_source == END_CLIENT:
@@ -156,9 +163,10 @@ def _server_only_reason(request: ServerRequest, first_start_ns: int | None, offs
     return NO_CLIENT_ID
 
 
-def join(records: Sequence[Record], server: Sequence[ServerRequest],
-         frontend_fault: FrontendFault | None = None) -> Join:
-    """Match every attempt to the frontend request with its X-Request-Id; correct unmeasured end times."""
+def join(records: Sequence[Record], server: Sequence[ServerRequest], frontend_fault: FrontendFault | None = None,
+         replica_of_worker: dict[str, str] | None = None) -> Join:
+    """Match every attempt to the frontend request with its X-Request-Id; correct unmeasured end times;
+    name the replica that served it (worker id -> replica from the workers' logs, else the id itself)."""
     by_id = _by_request_id(server)
     pairs = [(r, by_id[r.request_id]) for r in records if r.request_id in by_id]
     offsets = _offsets(pairs, {s.log for s in server})
@@ -166,7 +174,7 @@ def join(records: Sequence[Record], server: Sequence[ServerRequest],
     for record in records:
         found = by_id.get(record.request_id) if record.request_id else None
         offset = offsets.get(found.log) if found else None
-        corrected = _corrected(record, found, offset)
+        corrected = _served_by(_corrected(record, found, offset), found, replica_of_worker or {})
         if found is None:
             attempts.append(Attempt(corrected, None, UNMATCHED, _unmatched_reason(record, frontend_fault)))
         else:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from tabulate import tabulate
 
-from runner.summary import Percentiles, ScenarioSummary, Stage, WindowStats
+from runner.summary import Percentiles, ReplicaTraffic, ScenarioSummary, Stage, TrafficCounts, WindowStats
 
 TABLE_FORMAT = dict(tablefmt="fancy_grid", floatfmt=".2f", missingval="N/A")
 VALUE_COLUMN_WIDTH = 90
@@ -58,6 +58,7 @@ def scenario_table(summary: ScenarioSummary) -> str:
         + _request_rows(summary)
         + _latency_rows(summary)
         + _throughput_rows(summary)
+        + _frontend_rows(summary)
         + _phase_rows(summary)
         + _validation_rows(summary)
     )
@@ -82,7 +83,9 @@ def _deployment_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
         ("=== Deployment Metrics ===", ""),
         ("Startup Time", _seconds(timings.startup_s, timings.startup_reason)),
         ("Fault Injected", _fault_text(summary)),
+        ("Recovery Time", _seconds(timings.service_recovery_s, timings.service_recovery_reason)),  # the seed's row
         ("Service Recovery", _service_recovery_text(summary)),
+        ("Probe Recovery", _probe_recovery_text(summary)),
         (
             "Infrastructure Recovery",
             _seconds(timings.infrastructure_recovery_s, timings.infrastructure_recovery_reason),
@@ -107,9 +110,59 @@ def _request_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
             ("After Service Recovery", _counts(summary.after_recovery) if _measured(summary.after_recovery)
              else _missing(summary.timings.service_recovery_reason or "the service did not recover")),
         ]
+    if total.error_classes:
+        rows.append(("Error Classes", _tally(total.error_classes)))
     if total.errors:
-        rows.append(("Errors", "; ".join(f"{text} x{count}" for text, count in total.errors.items())))
+        rows.append(("Errors", _tally(total.errors)))
+    if total.end_times.get("server") or total.end_times.get("start"):
+        rows.append(("End Times", _end_times_text(total.end_times)))
     return rows
+
+
+def _tally(counts: dict[str, int]) -> str:
+    return "; ".join(f"{text} x{count}" for text, count in counts.items())
+
+
+END_TIME_WORDS = {"client": "measured by the client", "server": "from the frontend (the client had none)",
+                  "start": "unmeasured (classified by start)"}
+
+
+def _end_times_text(end_times: dict[str, int]) -> str:
+    return "; ".join(f"{count} {END_TIME_WORDS.get(source, source)}" for source, count in end_times.items())
+
+
+def _frontend_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
+    """What the frontend saw of the same attempts: the join, migrations, traffic per replica."""
+    join = summary.request_join
+    if join is None:
+        return []
+    rows = [("=== Seen By The Frontend ===", ""), ("Request Join", _join_text(summary))]
+    if summary.migrations is not None:
+        m = summary.migrations
+        metric = f", metric {m.metric_total}" if m.metric_total is not None else ""
+        rows.append(("Migrated Requests", f"{m.migrated} ({m.retries} retries{metric}): {m.succeeded} then "
+                                          f"succeeded, {m.failed} failed" + (f"; {m.detail}" if m.detail else "")))
+    rows += [(f"Replica {r.replica} ({r.role})", _traffic_text(r)) for r in summary.replicas]
+    return rows
+
+
+def _join_text(summary: ScenarioSummary) -> str:
+    join = summary.request_join
+    rate = _rate(join.match_rate, "no attempt reached a frontend")
+    text = f"{join.matched} of {join.reached_frontend} attempts that reached a frontend matched ({rate})"
+    if join.unmatched:
+        text += "; unmatched: " + _tally(join.unmatched)
+    if join.server_only:
+        text += "; frontend only: " + _tally(join.server_only)
+    return text
+
+
+def _traffic_text(row: ReplicaTraffic) -> str:
+    return f"before {_traffic_counts(row.before)}; after {_traffic_counts(row.after)}"
+
+
+def _traffic_counts(counts: TrafficCounts) -> str:
+    return f"{counts.successes} ok / {counts.failures} failed"
 
 
 def _latency_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
@@ -160,12 +213,13 @@ def _validation_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
     ]
     if summary.cross_check and summary.cross_check.frontend_requests is not None:
         cross = summary.cross_check
+        expected = f", expected {cross.expected_difference}" if cross.expected_difference is not None else ""
         rows.insert(
             1,
             (
                 "Frontend-Counted Requests",
                 f"{cross.frontend_requests} (client records: {cross.client_requests}, "
-                f"difference: {cross.difference})",
+                f"difference: {cross.difference}{expected}) {cross.detail}".rstrip(),
             ),
         )
     return rows
@@ -185,7 +239,20 @@ def _service_recovery_text(summary: ScenarioSummary) -> str:
     timings = summary.timings
     if timings.service_recovery_s == 0.0 and summary.after.failures == 0:
         return "0.00 s (no request failed after the fault)"
-    return _seconds(timings.service_recovery_s, timings.service_recovery_reason)
+    return _with_resolution(_seconds(timings.service_recovery_s, timings.service_recovery_reason),
+                            timings.service_recovery_resolution_s)
+
+
+def _probe_recovery_text(summary: ScenarioSummary) -> str:
+    timings = summary.timings
+    if summary.probe is None:
+        return _missing(timings.probe_service_recovery_reason or "no probe stream ran (probe.rate_per_s is 0)")
+    return _with_resolution(_seconds(timings.probe_service_recovery_s, timings.probe_service_recovery_reason),
+                            timings.probe_service_recovery_resolution_s)
+
+
+def _with_resolution(text: str, resolution_s: float | None) -> str:
+    return f"{text} (resolution {resolution_s:.3f} s)" if resolution_s is not None else text
 
 
 def _stage_text(stage: Stage) -> str:

@@ -51,6 +51,7 @@ class Series:
     recovery_note: str = ""
     infra_s: float | None = None
     phases: list[Span] = field(default_factory=list)
+    served: dict[str, list[float]] = field(default_factory=dict)  # successes/s per serving replica (the join's)
 
     @property
     def empty(self) -> bool:
@@ -79,21 +80,26 @@ def series(records: Sequence[Record], summary: ScenarioSummary) -> Series:
     last = max((r.end_ns for r in records), default=t0)
     duration = (last - t0) / 1e9
     bin_s = choose_bin(duration)
+    lead_s = _lead_to_fault_edge(t0, summary.timings.fault_ns, bin_s)
+    duration += lead_s
     nbins = int(duration // bin_s) + 1 if records else 0
     ok = [0] * nbins
     bad = [0] * nbins
     lat: list[list[float]] = [[] for _ in range(nbins)]
+    served: dict[str, list[float]] = {}
     for r in records:
-        i = min(nbins - 1, int(((r.end_ns - t0) / 1e9) // bin_s))
+        i = min(nbins - 1, int(((r.end_ns - t0) / 1e9 + lead_s) // bin_s))
         if r.ok:
             ok[i] += 1
             if r.latency_ms is not None:
                 lat[i].append(r.latency_ms)
+            if r.replica:
+                served.setdefault(r.replica, [0.0] * nbins)[i] += 1 / bin_s
         else:
             bad[i] += 1
-    out = Series(t0_ns=t0, bin_s=bin_s)
+    out = Series(t0_ns=t0, bin_s=bin_s, served=dict(sorted(served.items())))
     for i in range(nbins):
-        out.times.append(i * bin_s)
+        out.times.append(i * bin_s - lead_s)
         out.successes.append(ok[i] / bin_s)
         out.failures.append(bad[i] / bin_s)
         values = sorted(lat[i])
@@ -116,9 +122,20 @@ def series(records: Sequence[Record], summary: ScenarioSummary) -> Series:
     return out
 
 
+def _lead_to_fault_edge(t0: int, fault_ns: int | None, bin_s: float) -> float:
+    """Seconds the first bin starts before t0 so that a bin edge falls on the fault: a bin never
+    mixes attempts that ended before the fault with attempts that ended after it."""
+    if not fault_ns:
+        return 0.0
+    return (bin_s - ((fault_ns - t0) / 1e9) % bin_s) % bin_s
+
+
 def figure(s: Series, summary: ScenarioSummary) -> Figure:
-    fig = Figure(figsize=(10, 5.8), dpi=100)
-    top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
+    fig = Figure(figsize=(10, 7.6 if s.served else 5.8), dpi=100)
+    if s.served:
+        top, bottom, replicas = fig.subplots(3, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2, 2]})
+    else:
+        (top, bottom), replicas = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]}), None
     fig.suptitle(f"{summary.scenario} - {summary.verdict}", fontsize=11, x=0.01, ha="left")
     if s.empty:
         top.text(0.5, 0.5, "no request records", ha="center", va="center", transform=top.transAxes, fontsize=12)
@@ -135,7 +152,9 @@ def figure(s: Series, summary: ScenarioSummary) -> Figure:
         bottom.plot(mids, s.p99_ms, color=COLORS["p99"], lw=0.9, ls="--", label="latency p99", zorder=3)
         peak = max(a + b for a, b in zip(s.successes, s.failures))
         top.set_ylim(0, max(1.0, peak) * 1.25)
-    for ax in (top, bottom):
+    if replicas is not None:
+        _draw_replicas(replicas, s)
+    for ax in (top, bottom, *([replicas] if replicas is not None else [])):
         for phase in s.phases:
             ax.axvspan(phase.start_s, phase.end_s, color=COLORS["phase"], alpha=0.15, lw=0, zorder=0)
         if s.recovery:
@@ -152,7 +171,7 @@ def figure(s: Series, summary: ScenarioSummary) -> Figure:
                  fontsize=8, color="#37474f")
     top.set_ylabel(f"requests/s ({s.bin_s:g} s bins)")
     bottom.set_ylabel("latency (ms)")
-    bottom.set_xlabel("seconds since the first request")
+    (replicas if replicas is not None else bottom).set_xlabel("seconds since the first request")
     bottom.set_ylim(bottom=0)
     if s.recovery_note:
         top.text(0.99, 0.97, s.recovery_note, transform=top.transAxes, ha="right", va="top", fontsize=8,
@@ -164,6 +183,21 @@ def figure(s: Series, summary: ScenarioSummary) -> Figure:
         bottom.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=2, fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def _draw_replicas(ax, s: Series) -> None:
+    """Successes per second by the replica that served them: traffic leaving a killed replica and
+    arriving at its restart or replacement."""
+    mids = [t + s.bin_s / 2 for t in s.times]
+    for name, rates in s.served.items():
+        ax.plot(mids, rates, lw=1.1, label=_short(name), zorder=3)
+    ax.set_ylabel("served/s per replica")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), ncols=4, fontsize=8, frameon=False)
+
+
+def _short(name: str, keep: int = 28) -> str:
+    return name if len(name) <= keep else "…" + name[-keep:]
 
 
 def write_timeline_png(scenario_dir: Path, summary: ScenarioSummary, records: Sequence[Record]) -> Path:

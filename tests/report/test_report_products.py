@@ -49,6 +49,25 @@ def test_series_bins_by_outcome_time_and_marks_fault_and_recovery():
     assert s.fault_label == "fault: decode_worker"
 
 
+def test_bins_have_an_edge_at_the_fault_so_no_failure_after_it_is_drawn_before_it():
+    fault = T0_NS + int(10.6 * S)
+    records = [rec(0.0, 100), rec(10.2, 500, ok=False), rec(10.7, 100, ok=False), rec(11.5, 100)]
+    s = series(records, summary(timings=Timings(fault_ns=fault)))
+    assert s.fault_s == pytest.approx(10.6) and s.times[0] == pytest.approx(-0.4)
+    fault_bin = min(range(len(s.times)), key=lambda i: abs(s.times[i] - 10.6))
+    assert s.times[fault_bin] == pytest.approx(10.6)
+    assert sum(s.failures[:fault_bin]) == 0 and sum(s.failures[fault_bin:]) == 2
+
+
+def test_served_per_replica_shows_traffic_moving_to_the_replacement():
+    old = [Record(start_ns=T0_NS + i * S, end_ns=T0_NS + i * S + S // 2, ok=True, replica="decode-a") for i in range(3)]
+    new = [Record(start_ns=T0_NS + i * S, end_ns=T0_NS + i * S + S // 2, ok=True, replica="decode-b")
+           for i in range(5, 7)]
+    s = series(old + new, summary())
+    assert s.served["decode-a"][:3] == [1.0, 1.0, 1.0] and sum(s.served["decode-a"][3:]) == 0
+    assert sum(s.served["decode-b"][:5]) == 0 and s.served["decode-b"][5:7] == [1.0, 1.0]
+
+
 def test_series_without_recovery_says_why():
     s = series([rec(0, 100)], summary(timings=Timings(fault_ns=T0_NS, service_recovery_reason="never 5 in a row")))
     assert s.recovery is None and s.recovery_note == "service recovery: N/A (never 5 in a row)"
