@@ -12,7 +12,8 @@ bash "$here/build-kubernetes.sh"
 step "etcd $ETCD_VERSION"
 bash "$here/build-go-module.sh" etcd go.etcd.io/etcd/server/v3 "$ETCD_VERSION" go.etcd.io/etcd/server/v3=etcd
 step "containerd $CONTAINERD_VERSION"
-GO_TAGS=no_btrfs bash "$here/build-go-module.sh" containerd github.com/containerd/containerd/v2 "$CONTAINERD_VERSION" \
+GO_TAGS=no_btrfs GO_LDFLAGS="-X github.com/containerd/containerd/v2/version.Version=$CONTAINERD_VERSION" \
+  bash "$here/build-go-module.sh" containerd github.com/containerd/containerd/v2 "$CONTAINERD_VERSION" \
   github.com/containerd/containerd/v2/cmd/containerd \
   github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
   github.com/containerd/containerd/v2/cmd/ctr

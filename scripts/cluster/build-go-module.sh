@@ -11,17 +11,25 @@ out="$CLUSTER_CACHE/$name-$version"
 if [ -f "$out/.done" ]; then echo "$name $version: cached in $out"; exit 0; fi
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
 cd "$work"
-printf 'module ftrunner.local/build\n\ngo 1.26\n\nrequire %s %s\n' "$module" "$version" > go.mod
+pins="$here/gomod/$name-$version"  # the committed go.mod + go.sum pin every module of the build
 printf '//go:build tools\n\npackage tools\n\nimport (\n' > tools.go
 for spec in "$@"; do printf '\t_ "%s"\n' "${spec%%=*}" >> tools.go; done
 printf ')\n' >> tools.go
-echo "$name $version: resolving dependencies"
-go mod tidy 2>&1 | grep -v '^go: downloading' || true
+if [ -f "$pins/go.sum" ]; then
+  cp "$pins/go.mod" "$pins/go.sum" .
+  echo "$name $version: downloading pinned modules"
+  go mod download
+else
+  printf 'module ftrunner.local/build\n\ngo 1.26\n\nrequire %s %s\n' "$module" "$version" > go.mod
+  echo "$name $version: resolving dependencies (no pins in $pins yet: they are written there; commit them)"
+  go mod tidy 2>&1 | grep -v '^go: downloading' || true
+  mkdir -p "$pins" && cp go.mod go.sum "$pins/"
+fi
 mkdir -p "$out.tmp"
 for spec in "$@"; do
   pkg=${spec%%=*} bin=${spec#*=}; [ "$bin" != "$spec" ] || bin=${pkg##*/}
   echo "$name $version: building $bin ($(date +%T))"
-  CGO_ENABLED=${CGO_ENABLED:-0} go build -trimpath -tags "${GO_TAGS:-}" -ldflags "-s -w ${GO_LDFLAGS:-}" \
+  CGO_ENABLED=${CGO_ENABLED:-0} go build -mod=readonly -trimpath -tags "${GO_TAGS:-}" -ldflags "-s -w ${GO_LDFLAGS:-}" \
     -o "$out.tmp/$bin" "$pkg"
 done
 cp go.mod go.sum "$out.tmp/"
