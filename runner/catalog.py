@@ -5,13 +5,16 @@ Names follow upstream so that existing dashboards and habits carry over:
 `{backend}-disagg-prefill-tp-{T}-decode-tp-{T}-dp-{D}-{failure}`,
 `vllm-moe-{agg,disagg}-tp-1-dp-2-{failure}` (custom build) and
 `{backend}_{agg,disagg}_token_overflow_2x`.
+Every process, pod and engine-subprocess fault also runs by name with request
+migration on or off: `<name>-migration-on` / `<name>-migration-off`; the plain
+name uses the configured `deployment.migration_limit`.
 The `mocker` backend (Dynamo's simulated engine, no GPU) runs on both platforms.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 BACKENDS = ("vllm", "sglang", "trtllm", "mocker")
@@ -58,6 +61,10 @@ BACKEND_FAILURES = {
     "mocker": {"decode": (), "prefill": ()},
 }
 
+MIGRATION_SUFFIX = {True: "migration-on", False: "migration-off"}
+DEFAULT_MIGRATION_LIMIT = 3  # a -migration-on scenario's limit when the config turns migration off
+MIGRATION_KINDS = {"process", "pod", "subprocess"}
+
 # What the local platform can do: it has a process for the frontend and for
 # every worker, but no engine subprocesses and no GPU engines.
 LOCAL_KINDS = {"none", "process", "pod", "client"}
@@ -76,13 +83,26 @@ class CatalogEntry:
     moe: bool = False
     context_limit: int | None = None  # set for token-overflow scenarios
     platforms: tuple[str, ...] = field(default=("kubernetes",))
+    migration: bool | None = None  # None: the configured migration limit; True/False: the -migration-on/off variant
 
     @property
     def deployment_name(self) -> str:
         """The scenario group: the name without the failure (the table's 'Test Group')."""
         if self.failure == "token_overflow":
             return self.name
-        return self.name[: -(len(self.failure) + 1)]
+        return self.name[: -(len(self.failure_label) + 1)]
+
+    @property
+    def failure_label(self) -> str:
+        """The failure as the name spells it, with the migration variant (a group table's row label)."""
+        if self.migration is None:
+            return self.failure
+        return f"{self.failure}-{MIGRATION_SUFFIX[self.migration]}"
+
+    def migration_limit(self, configured: int) -> int:
+        if self.migration is None:
+            return configured
+        return (configured or DEFAULT_MIGRATION_LIMIT) if self.migration else 0
 
     def as_row(self) -> dict:
         """The entry as plain JSON-able data (the CLI's --json and the chart's catalog)."""
@@ -96,6 +116,7 @@ class CatalogEntry:
             "model": self.model,
             "custom_build": self.custom_build,
             "platforms": list(self.platforms),
+            "migration": self.migration,
         }
 
     @property
@@ -203,9 +224,19 @@ def _generate() -> list[CatalogEntry]:
     return entries
 
 
+def _migration_variants(entries: list[CatalogEntry]) -> list[CatalogEntry]:
+    return [
+        replace(e, name=f"{e.name}-{MIGRATION_SUFFIX[on]}", migration=on)
+        for e in entries
+        if e.fault_kind in MIGRATION_KINDS
+        for on in (True, False)
+    ]
+
+
 @lru_cache(maxsize=1)
 def catalog() -> dict[str, CatalogEntry]:
-    return {entry.name: entry for entry in _generate()}
+    base = _generate()
+    return {entry.name: entry for entry in base + _migration_variants(base)}
 
 
 class UnknownScenario(KeyError):
@@ -232,11 +263,15 @@ def select(
     failure: str | None = None,
     platform: str | None = None,
     include_custom_build: bool = True,
+    include_migration_variants: bool = False,
 ) -> list[CatalogEntry]:
+    """Catalog entries by parameters; the -migration-on/off variants only when asked for (a filter by
+    failure must not run each fault three times)."""
     return [
         e
         for e in catalog().values()
-        if (backend is None or e.backend == backend)
+        if (include_migration_variants or e.migration is None)
+        and (backend is None or e.backend == backend)
         and (mode is None or e.mode == mode)
         and (failure is None or e.failure == failure)
         and (platform is None or platform in e.platforms)

@@ -55,7 +55,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def scenarios_cmd(backend, mode, failure, platform, as_json) -> None:
     """List the scenario catalog and which platforms can run each scenario."""
-    entries = select(backend=backend, mode=mode, failure=failure, platform=platform)
+    entries = select(backend=backend, mode=mode, failure=failure, platform=platform, include_migration_variants=True)
     if as_json:
         click.echo(json.dumps([e.as_row() for e in entries], indent=2))
         return

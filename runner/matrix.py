@@ -95,5 +95,6 @@ def pick(names: list[str] | tuple[str, ...], index: int) -> str:
 
 
 def catalog_rows() -> list[dict]:
-    """The catalog as plain rows, in catalog order (what the chart filters at render time)."""
-    return [e.as_row() for e in catalog().values()]
+    """The catalog as plain rows, in catalog order (what the chart filters at render time). The
+    -migration-on/off variants are left out until the chart's filter can tell them apart."""
+    return [e.as_row() for e in catalog().values() if e.migration is None]

@@ -417,7 +417,8 @@ def _finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed:
     load = scenario.load
     summary = ScenarioSummary(
         run_id=run_id, scenario=entry.name, group=entry.deployment_name, backend=entry.backend, mode=entry.mode,
-        tp=entry.tp, dp=entry.dp, failure=entry.failure, platform=scenario.platform, verdict=verdict,
+        tp=entry.tp, dp=entry.dp, failure=entry.failure, migration_limit=scenario.migration_limit,
+        platform=scenario.platform, verdict=verdict,
         reasons=reasons, started_at=iso_from_ns(started), finished_at=iso_from_ns(time.time_ns()),
         load=LoadInfo(client=load.client, mode=load.aiperf_mode if load.client == "aiperf" else "in-process",
                       clients=load.clients, requests_per_client=load.requests_per_client,

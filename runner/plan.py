@@ -44,7 +44,7 @@ def plan(name: str, config: RunConfig) -> Scenario:
         load=config.resolved_load(),
         inject_after_s=config.inject_after_s(),
         model=config.deployment.model or entry.model,
-        migration_limit=config.deployment.migration_limit,
+        migration_limit=entry.migration_limit(config.deployment.migration_limit),
         max_model_len=max_len,
         config=config,
     )

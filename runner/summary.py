@@ -181,6 +181,7 @@ class ScenarioSummary(Model):
     tp: int
     dp: int
     failure: str
+    migration_limit: int | None = Field(None, description="The frontend's --migration-limit (0: migration off).")
     platform: str
     verdict: Verdict
     reasons: list[str] = Field(default_factory=list)

@@ -73,6 +73,7 @@ def _identity_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
         ("Test Group", summary.group),
         ("Platform", summary.platform),
         ("Failure", summary.failure),
+        ("Request Migration", _migration_text(summary.migration_limit)),
         ("Number of Clients", clients),
     ]
 
@@ -225,6 +226,12 @@ def _validation_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
     return rows
 
 
+def _migration_text(limit: int | None) -> str:
+    if limit is None:
+        return _missing("not recorded")
+    return f"on (limit {limit})" if limit else "off"
+
+
 def _fault_text(summary: ScenarioSummary) -> str:
     fault = summary.fault
     if fault is None:
@@ -288,7 +295,7 @@ def _group_rows(summary: ScenarioSummary) -> list[list]:
         for name, stats in _ordered_phases(summary.phases):
             recovery = summary.timings.service_recovery_s if name == "recovery" else None
             rows.append(
-                [f"{summary.failure} ({name})", startup, None, None, *_count_cells(stats), None,
+                [f"{_failure_label(summary)} ({name})", startup, None, None, *_count_cells(stats), None,
                  _mean_seconds(stats), recovery, summary.verdict]
             )
         return rows
@@ -296,7 +303,7 @@ def _group_rows(summary: ScenarioSummary) -> list[list]:
     after = _count_cells(summary.after)
     return [
         [
-            summary.failure,
+            _failure_label(summary),
             startup,
             *before,
             *after,
@@ -306,6 +313,12 @@ def _group_rows(summary: ScenarioSummary) -> list[list]:
             summary.verdict,
         ]
     ]
+
+
+def _failure_label(summary: ScenarioSummary) -> str:
+    """The failure as the scenario's name spells it (with a -migration-on/off variant)."""
+    prefix = summary.group + "-"
+    return summary.scenario[len(prefix):] if summary.scenario.startswith(prefix) else summary.failure
 
 
 def _count_cells(stats: WindowStats) -> list[int | None]:

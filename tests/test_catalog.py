@@ -8,7 +8,7 @@ def test_upstream_matrix_sizes():
     assert len(select(backend="vllm", include_custom_build=False)) - 2 == 60  # minus the 2 overflow entries
     assert len(select(backend="sglang")) - 2 == 72
     assert len(select(backend="trtllm")) - 2 == 60
-    assert len([e for e in catalog().values() if e.custom_build]) == 15
+    assert len([e for e in catalog().values() if e.custom_build and e.migration is None]) == 15
 
 
 def test_names_follow_upstream_patterns():
@@ -50,3 +50,27 @@ def test_moe_runs_data_parallelism_inside_one_pod():
     e = lookup("vllm-moe-agg-tp-1-dp-2-decode_worker")
     assert e.custom_build and e.replicas("decode") == 1 and e.replicas("prefill") == 0
     assert lookup("vllm-moe-disagg-tp-1-dp-2-prefill_worker").replicas("prefill") == 1
+
+
+def test_every_process_pod_and_subprocess_fault_runs_with_migration_on_and_off():
+    from runner.catalog import DEFAULT_MIGRATION_LIMIT
+
+    for entry in select(include_migration_variants=False):
+        names = {f"{entry.name}-migration-on", f"{entry.name}-migration-off"}
+        if entry.fault_kind in ("process", "pod", "subprocess"):
+            assert names <= catalog().keys(), entry.name
+        else:
+            assert not names & catalog().keys(), entry.name
+    off = lookup("mocker-agg-tp-1-dp-2-decode_worker-migration-off")
+    on = lookup("mocker-agg-tp-1-dp-2-decode_worker-migration-on")
+    assert off.deployment_name == on.deployment_name == "mocker-agg-tp-1-dp-2"
+    assert off.failure == on.failure == "decode_worker" and off.failure_label == "decode_worker-migration-off"
+    assert off.migration_limit(3) == 0 and on.migration_limit(0) == DEFAULT_MIGRATION_LIMIT and on.migration_limit(5) == 5
+    assert lookup("mocker-agg-tp-1-dp-2-decode_worker").migration_limit(7) == 7  # the plain name: as configured
+    assert "local" in off.platforms
+
+
+def test_filters_select_the_plain_names_unless_asked_for_the_variants():
+    plain = select(backend="mocker", failure="decode_worker")
+    both = select(backend="mocker", failure="decode_worker", include_migration_variants=True)
+    assert all(e.migration is None for e in plain) and len(both) == 3 * len(plain)
