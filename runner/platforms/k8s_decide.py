@@ -301,7 +301,7 @@ def judge_pod_delete(before: dict, after: dict) -> tuple[bool, str]:
     if not uid:
         return False, f"{target}: no pod UID recorded before the fault"
     if not after.get("gone_ns"):
-        if after.get("terminating"):
+        if (after.get("after") or {}).get("terminating"):
             return False, f"{target}: pod {uid} is still terminating (finalizers or grace period hold it)"
         return False, f"{target}: pod {uid} still exists"
     detail = f"{target}: pod UID {uid} gone"
@@ -316,8 +316,10 @@ def judge_pod_delete(before: dict, after: dict) -> tuple[bool, str]:
 def judge_process_kill(before: dict, after: dict) -> tuple[bool, str]:
     """A process/subprocess kill took effect when every targeted PID is gone or a zombie.
 
-    A container restart (restartCount up, lastState.terminated) is evidence too: the container's
-    processes died with it, even if the exec poll came too late to see the PID vanish.
+    `before` holds the signalled `processes` and the pod's state under `before`; `after` the signal
+    results and the pod's state under `after`. A container restart (restartCount up,
+    lastState.terminated) is evidence too: the container's processes died with it, even if the
+    exec poll came too late to see the PID vanish.
     """
     target = before["target"]
     pids = [p["pid"] for p in before.get("processes") or []]
@@ -326,9 +328,9 @@ def judge_process_kill(before: dict, after: dict) -> tuple[bool, str]:
     sent = after.get("signal_results") or {}
     if not any(r == "sent" for r in sent.values()):
         return False, f"{target}: the signal was not delivered ({sent or 'no result'})"
-    restarted = after.get("restart_count", 0) > before.get("restart_count", 0)
-    gone = set(after.get("pids_gone") or [])
-    zombies = set(after.get("pids_zombie") or [])
+    was, now = before.get("before") or {}, after.get("after") or {}
+    restarted = now.get("restart_count", 0) > was.get("restart_count", 0)
+    gone, zombies = set(now.get("pids_gone") or []), set(now.get("pids_zombie") or [])
     missing = [pid for pid in pids if pid not in gone and pid not in zombies]
     if missing and not restarted:
         return False, f"{target}: PID(s) {', '.join(map(str, missing))} still running after the signal"
@@ -337,14 +339,15 @@ def judge_process_kill(before: dict, after: dict) -> tuple[bool, str]:
         parts.append(f"zombie: {', '.join(map(str, sorted(zombies)))} (parent did not reap)")
     if gone:
         parts.append(f"gone: {', '.join(map(str, sorted(gone)))}")
-    if restarted:
-        term = (after.get("last_state") or {}).get("terminated") or {}
-        parts.append(f"container restarted (restartCount {before.get('restart_count', 0)} -> {after['restart_count']}, "
-                     f"last exit {term.get('exitCode')} {term.get('reason', '')})".rstrip())
-        parts.append("Ready again" if after.get("ready_ns") else "not Ready again")
-    else:
-        parts.append("container did not restart")
+    parts += _restart_parts(was, now, after.get("ready_ns")) if restarted else ["container did not restart"]
     return True, "; ".join(parts)
+
+
+def _restart_parts(was: dict, now: dict, ready_ns: int | None) -> list[str]:
+    term = (now.get("last_state") or {}).get("terminated") or {}
+    counts = f"restartCount {was.get('restart_count', 0)} -> {now['restart_count']}"
+    last_exit = f"last exit {term.get('exitCode')} {term.get('reason', '')}".rstrip()
+    return [f"container restarted ({counts}, {last_exit})", "Ready again" if ready_ns else "not Ready again"]
 
 
 # ---------------------------------------------------------------- events

@@ -374,13 +374,17 @@ class KubernetesDeployment:
             if pod is None:
                 raise PlatformError(f"{name} is not a live pod of {self.name}")
             container = d.main_container(pod)
+            # the pod's state lives under "before" (and the after-evidence's under "after"): the
+            # orchestrator merges before, stamp and after into one faults.json record
+            state = {"snapshot_ns": time.time_ns(), "restart_count": d.restart_count(pod, container),
+                     "ready": d.pod_ready(pod)}
             ev = {"target": name, "uid": d.pod_uid(pod), "node": (pod.get("spec") or {}).get("nodeName"),
-                  "container": container, "restart_count": d.restart_count(pod, container),
-                  "ready": d.pod_ready(pod), "role_uids": role_uids, "snapshot_ns": time.time_ns()}
+                  "container": container, "role_uids": role_uids, "before": state}
             if kind in ("process", "subprocess"):
                 patterns = d.fault_patterns(self.scenario.entry.failure, kind, pod)
                 procs = d.match_processes(await self._dump(name, container), patterns)
-                ev.update(patterns=list(patterns), processes=[p.as_dict() for p in procs])
+                ev["patterns"] = list(patterns)
+                state["processes"] = [p.as_dict() for p in procs]
             out.append(ev)
         return out
 
@@ -432,12 +436,14 @@ class KubernetesDeployment:
 
     async def _await_delete(self, role: str, before: dict, deadline: float) -> dict:
         uid = before["uid"]
-        after: dict = {"target": before["target"], "gone_ns": None, "ready_ns": None, "replacement": None}
+        state: dict = {"terminating": False}
+        after: dict = {"target": before["target"], "gone_ns": None, "ready_ns": None, "replacement": None,
+                       "after": state}
         while time.monotonic() < deadline:
             with self.lock:
                 after["gone_ns"] = self.gone_ns.get(uid)
                 current = self.pods.get(uid)
-            after["terminating"] = bool(current and d.is_terminating(current))
+            state["terminating"] = bool(current and d.is_terminating(current))
             new = [p for p in self._by_role().get(role, []) if d.pod_uid(p) not in before["role_uids"]]
             if new:
                 pod = sorted(new, key=lambda p: (p["metadata"].get("creationTimestamp") or "", d.pod_name(p)))[0]
@@ -455,9 +461,11 @@ class KubernetesDeployment:
         name, uid = before["target"], before["uid"]
         stamp = self.injected.get(name, {})
         targets = {p["pid"]: p["start_time"] for p in stamp.get("processes") or []}
+        count_before = before["before"]["restart_count"]
+        state: dict = {"restart_count": count_before, "last_state": None, "pids_gone": [], "pids_zombie": []}
         after: dict = {"target": name, "gone_ns": None, "ready_ns": None, "replacement": None,
                        "signal": stamp.get("signal"), "signal_results": stamp.get("signal_results") or {},
-                       "pids_gone": [], "pids_zombie": [], "restart_count": before.get("restart_count", 0)}
+                       "after": state}
         container = before.get("container", d.MAIN_CONTAINER)
         process_kill = self.scenario.entry.fault_kind == "process"
         zombie_since: float | None = None
@@ -467,46 +475,53 @@ class KubernetesDeployment:
                 gone = uid in self.gone_ns
             if pod is None or gone:
                 break
-            count = d.restart_count(pod, container)
-            after["restart_count"] = count
-            after["last_state"] = d.container_status(pod, container).get("lastState")
-            restarted = count > before.get("restart_count", 0)
-            if not restarted and len(after["pids_gone"]) + len(after["pids_zombie"]) < len(targets):
-                with contextlib.suppress(PlatformError):
-                    procs = {p.pid: p for p in await self._dump(name, container)}
-                    after["pids_gone"] = [pid for pid, st in targets.items()
-                                          if pid not in procs or procs[pid].start_time != st]
-                    after["pids_zombie"] = [pid for pid in targets if pid in procs and procs[pid].state == "Z"]
-            if restarted or len(after["pids_gone"]) + len(after["pids_zombie"]) == len(targets):
-                seen = [t for t in (after["gone_ns"], time.time_ns(), self._died_ns(uid, container, before, stamp))
+            state["restart_count"] = d.restart_count(pod, container)
+            state["last_state"] = d.container_status(pod, container).get("lastState")
+            restarted = state["restart_count"] > count_before
+            if not restarted and not self._all_accounted(state, targets):
+                await self._poll_pids(name, container, targets, state)
+            if restarted or self._all_accounted(state, targets):
+                seen = [t for t in (after["gone_ns"], time.time_ns(), self._died_ns(uid, container, count_before, stamp))
                         if t]
                 after["gone_ns"] = min(seen)
             if restarted:
-                with self.lock:
-                    after["ready_ns"] = min((ns for (u, c), ns in self.ready_ns.items() if u == uid and c >= count),
-                                            default=None)
+                after["ready_ns"] = self._first_ready(uid, state["restart_count"])
                 if after["ready_ns"]:
                     break
-            elif after["gone_ns"] and not process_kill and after["pids_zombie"]:
+            elif after["gone_ns"] and not process_kill and state["pids_zombie"]:
                 # a zombie is conclusive only once it outlives the moment a parent needs to reap it or exit
                 zombie_since = zombie_since or time.monotonic()
                 if time.monotonic() - zombie_since >= self.k8s.zombie_settle_s:
                     break  # a never-reaped engine child: the container will not restart on its own
-                after["pids_gone"], after["pids_zombie"] = [], []  # look again
+                state["pids_gone"], state["pids_zombie"] = [], []  # look again
             await self._changed_or(min(self.k8s.poll_interval_s, max(0.0, deadline - time.monotonic())))
-        after["took_effect"], after["detail"] = d.judge_process_kill(
-            {**before, "processes": stamp.get("processes") or before.get("processes")}, after)
+        signalled = {**before, "processes": stamp.get("processes") or before["before"].get("processes")}
+        after["took_effect"], after["detail"] = d.judge_process_kill(signalled, after)
         return after
 
-    def _died_ns(self, uid: str, container: str, before: dict, stamp: dict) -> int | None:
+    @staticmethod
+    def _all_accounted(state: dict, targets: dict) -> bool:
+        return len(state["pids_gone"]) + len(state["pids_zombie"]) == len(targets)
+
+    async def _poll_pids(self, name: str, container: str, targets: dict[int, int], state: dict) -> None:
+        """Which signalled PIDs are gone (or reused by another process) and which are zombies."""
+        with contextlib.suppress(PlatformError):
+            procs = {p.pid: p for p in await self._dump(name, container)}
+            state["pids_gone"] = [pid for pid, st in targets.items() if pid not in procs or procs[pid].start_time != st]
+            state["pids_zombie"] = [pid for pid in targets if pid in procs and procs[pid].state == "Z"]
+
+    def _first_ready(self, uid: str, min_restarts: int) -> int | None:
+        with self.lock:
+            return min((ns for (u, c), ns in self.ready_ns.items() if u == uid and c >= min_restarts), default=None)
+
+    def _died_ns(self, uid: str, container: str, count_before: int, stamp: dict) -> int | None:
         """First watch sighting, after the signal, of the container down (not ready or restarted)."""
         since = stamp.get("injected_ns", 0)
         with self.lock:
             history = list(self.history.get(uid, []))
         for entry in history:
             cs = (entry.get("containers") or {}).get(container) or {}
-            if entry["runner_ns"] >= since and (not cs.get("ready") or
-                                                cs.get("restartCount", 0) > before.get("restart_count", 0)):
+            if entry["runner_ns"] >= since and (not cs.get("ready") or cs.get("restartCount", 0) > count_before):
                 return entry["runner_ns"]
         return None
 

@@ -109,19 +109,28 @@ def test_patterns_come_from_the_pod_spec_and_engine_titles():
 
 
 def test_judgements_say_what_was_seen():
-    before = {"target": "p", "uid": "u1"}
-    assert d.judge_pod_delete(before, {"gone_ns": None, "terminating": True})[1].endswith("finalizers or grace period hold it)")
+    before = {"target": "p", "uid": "u1", "before": {"restart_count": 0}}
+    assert d.judge_pod_delete(before, {"gone_ns": None, "after": {"terminating": True}})[1].endswith(
+        "finalizers or grace period hold it)")
     ok, detail = d.judge_pod_delete(before, {"gone_ns": 5, "replacement": "p2", "replacement_uid": "u2", "ready_ns": 9})
     assert ok and "replacement p2 (UID u2) Ready" in detail
 
-    procs = {"target": "p", "restart_count": 0, "processes": [{"pid": 7}]}
+    procs = {"target": "p", "processes": [{"pid": 7}], "before": {"restart_count": 0}}
     assert not d.judge_process_kill(procs, {"signal_results": {"7": "reused"}})[0]
-    assert not d.judge_process_kill(procs, {"signal_results": {"7": "sent"}, "restart_count": 0})[0]
-    ok, detail = d.judge_process_kill(procs, {"signal": "SIGKILL", "signal_results": {"7": "sent"}, "restart_count": 1,
-                                              "last_state": {"terminated": {"exitCode": 137, "reason": "Error"}},
-                                              "ready_ns": 3})
+    assert not d.judge_process_kill(procs, {"signal_results": {"7": "sent"}, "after": {"restart_count": 0}})[0]
+    restarted = {"restart_count": 1, "last_state": {"terminated": {"exitCode": 137, "reason": "Error"}}}
+    ok, detail = d.judge_process_kill(procs, {"signal": "SIGKILL", "signal_results": {"7": "sent"},
+                                              "after": restarted, "ready_ns": 3})
     assert ok and "restartCount 0 -> 1, last exit 137 Error" in detail and "Ready again" in detail
     assert not d.judge_process_kill({"target": "p", "processes": [], "patterns": ["x"]}, {})[0]
+
+
+def test_a_restart_count_that_was_already_up_is_not_a_restart():
+    procs = {"target": "p", "processes": [{"pid": 7}], "before": {"restart_count": 2}}
+    after = {"signal_results": {"7": "sent"}, "after": {"restart_count": 2}}
+    assert not d.judge_process_kill(procs, after)[0]
+    after["after"]["restart_count"] = 3
+    assert "restartCount 2 -> 3" in d.judge_process_kill(procs, after)[1]
 
 
 def test_events_are_filtered_to_the_graph_and_keep_both_clocks():

@@ -35,3 +35,21 @@ def test_run_suite_on_the_kubernetes_platform(fake_cluster, tmp_path):
     assert run["exit_code"] == code and run["scenarios"][0]["verdict"] == summary["verdict"]
     assert summary["verdict"] == "PASS" and code == 0, summary["reasons"]
     assert (tmp_path / "k8s-run" / "junit.xml").exists()
+
+
+def test_faults_json_keeps_the_restart_count_before_and_after_apart(fake_cluster, tmp_path):
+    fake_cluster()
+    name = "mocker-agg-tp-1-dp-2-decode_worker"
+    config = RunConfig(
+        platform="kubernetes", run_id="k8s-kill", output=tmp_path, scenarios=[name],
+        load={"client": "legacy", "clients": 2, "requests_per_client": 12, "request_rate_per_client": 4,
+              "output_tokens": 5},
+        fault={"inject_after_s": 0.5, "verify_timeout_s": 20},
+        kubernetes={"namespace": "ft", "access": "port-forward", "poll_interval_s": 0.05, "metrics_interval_s": 0.2},
+    )
+    run_suite(config, ProgressUI())
+    (evidence,) = json.loads((tmp_path / "k8s-kill" / name / "faults.json").read_text())["evidence"]
+    assert evidence["took_effect"], evidence["detail"]
+    assert evidence["before"]["restart_count"] == 0 and evidence["after"]["restart_count"] == 1
+    assert evidence["before"]["processes"][0]["pid"] in evidence["pids"]
+    assert evidence["after"]["last_state"]["terminated"]["exitCode"] == 137

@@ -110,12 +110,13 @@ def test_sigkill_of_the_worker_process_restarts_the_container(fake_cluster, tmp_
         return target, before, stamps, after
 
     target, before, stamps, after = asyncio.run(main())
-    (proc,) = before[0]["processes"]
+    (proc,) = before[0]["before"]["processes"]
     assert proc["pid"] != 1 and "dynamo.ftfake" in proc["cmdline"]
     assert stamps[0]["signal"] == "SIGKILL" and stamps[0]["signal_results"] == {str(proc["pid"]): "sent"}
     (a,) = after
     assert a["took_effect"], a["detail"]
-    assert a["restart_count"] == 1 and a["last_state"]["terminated"]["exitCode"] == 137
+    assert before[0]["before"]["restart_count"] == 0
+    assert a["after"]["restart_count"] == 1 and a["after"]["last_state"]["terminated"]["exitCode"] == 137
     assert a["ready_ns"] and a["gone_ns"] <= a["ready_ns"]
     assert "restartCount 0 -> 1" in a["detail"]
     assert (tree / "decode" / f"{target}.previous.log").read_text().count("started") == 1
@@ -135,8 +136,8 @@ def test_engine_core_kill_takes_the_worker_down_and_it_restarts(fake_cluster, tm
         return before, after
 
     before, after = asyncio.run(main())
-    assert [p["cmdline"].split()[-1] for p in before[0]["processes"]] == ["VLLM::EngineCore"]
-    assert after[0]["took_effect"] and after[0]["restart_count"] == 1, after[0]["detail"]
+    assert [p["cmdline"].split()[-1] for p in before[0]["before"]["processes"]] == ["VLLM::EngineCore"]
+    assert after[0]["took_effect"] and after[0]["after"]["restart_count"] == 1, after[0]["detail"]
 
 
 def test_sglang_scheduler_kill_leaves_a_zombie_and_no_restart(fake_cluster, tmp_path):
@@ -156,7 +157,7 @@ def test_sglang_scheduler_kill_leaves_a_zombie_and_no_restart(fake_cluster, tmp_
 
     (a,), elapsed = asyncio.run(main())
     assert a["took_effect"], a["detail"]
-    assert a["pids_zombie"] and a["ready_ns"] is None and a["restart_count"] == 0
+    assert a["after"]["pids_zombie"] and a["ready_ns"] is None and a["after"]["restart_count"] == 0
     assert "zombie" in a["detail"] and "did not restart" in a["detail"]
     assert elapsed < 10  # judged as soon as the zombie was seen, not at the timeout
 
