@@ -110,6 +110,7 @@ def _build_config(config_file: Path | None, overrides: dict) -> RunConfig:
 @click.option("--inject-after", type=float, help="Seconds after the first success at which the fault hits.")
 @click.option("--targets", type=int, help="Replicas the fault targets.")
 @click.option("--migration-limit", type=int, help="Frontend --migration-limit (0 = off).")
+@click.option("--probe-rate", type=float, help="Probe stream: tiny requests/s beside the load (0 = off).")
 @click.option("--max-model-len", type=int, help="Context limit of the workers.")
 @click.option("--seed", type=int, help="Seed of the target choice.")
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), help="Result root (default: results/).")
@@ -125,7 +126,7 @@ def _build_config(config_file: Path | None, overrides: dict) -> RunConfig:
               help="Run only scenario N (from 0) of the list: an Indexed Job's completion index.")
 def run_cmd(config_file, scenarios, platform, client, aiperf_mode, clients, requests_per_client, request_rate,
             input_tokens, output_tokens, streaming, max_attempts, inject_after, targets, migration_limit,
-            max_model_len, seed, output, run_id, model_dir, namespace, s3_bucket, s3_prefix, s3_endpoint,
+            probe_rate, max_model_len, seed, output, run_id, model_dir, namespace, s3_bucket, s3_prefix, s3_endpoint,
             s3_region, s3_addressing_style, scenario_index) -> None:
     """Deploy, load, inject, measure, judge and report one or more scenarios."""
     config = _build_config(
@@ -146,6 +147,7 @@ def run_cmd(config_file, scenarios, platform, client, aiperf_mode, clients, requ
             "fault.targets": targets,
             "fault.seed": seed,
             "deployment.migration_limit": migration_limit,
+            "probe.rate_per_s": probe_rate,
             "deployment.max_model_len": max_model_len,
             "output": str(output) if output else None,
             "run_id": run_id,

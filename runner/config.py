@@ -167,6 +167,17 @@ class KubernetesConfig(Strict):
     )
 
 
+class ProbeConfig(Strict):
+    """An optional stream of tiny requests (1 output token) beside the load: it resolves service recovery to
+    about 1/rate seconds, where the load's own requests (1/s per client) resolve it to hundreds of ms.
+    Counted apart from the load; bounded in count and in time."""
+
+    rate_per_s: float = Field(0.0, ge=0, le=200, description="Probe requests per second; 0 turns the stream off.")
+    max_requests: PositiveInt = Field(6000, description="The probe stream stops after this many requests.")
+    max_duration_s: PositiveFloat = Field(600.0, description="The probe stream stops after this many seconds.")
+    request_timeout_s: PositiveFloat = Field(2.0, description="Time limit of one probe request.")
+
+
 class S3Config(Strict):
     bucket: str | None = None
     prefix: str = ""
@@ -183,6 +194,7 @@ class RunConfig(Strict):
     load: LoadConfig = LoadConfig()
     fault: FaultConfig = FaultConfig()
     checks: ChecksConfig = ChecksConfig()
+    probe: ProbeConfig = ProbeConfig()
     deployment: DeploymentConfig = DeploymentConfig()
     local: LocalConfig = LocalConfig()
     kubernetes: KubernetesConfig = KubernetesConfig()

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runner.analysis import analyze, analyze_phases
+from runner.analysis import analyze, analyze_phases, probe_recovery, window
 from runner.frontend_log import TreeView, read_tree_logs
 from runner.checks import judge
 from runner.config import RunConfig
@@ -65,6 +65,7 @@ class Observed:
     fault: FaultRecord | None = None
     evidence: list[dict] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
+    probe_records: list[Record] = field(default_factory=list)
     phases: dict[str, list[Record]] = field(default_factory=dict)
     restarts: int = 0
     frontend_requests: int | None = None
@@ -312,8 +313,10 @@ async def _load_with_fault(scenario: Scenario, deployment, tree: Path, ui: Progr
     total = spec.clients * spec.requests_per_client
     ui.phase(f"load: {spec.clients} {scenario.load.client} client(s) x {spec.requests_per_client} requests")
     log.info("Starting load: %s", json.dumps(spec.__dict__, default=str))
+    probe, stop_probe = _probe_stream(scenario, deployment, tree), asyncio.Event()
     async with ui.counting("load", load.progress, total):
         task = asyncio.create_task(load.run())
+        probing = asyncio.create_task(probe.run(stop_probe)) if probe else None
         try:
             if scenario.entry.failure != "none":
                 await _inject_when_due(scenario, deployment, load, task, ui, observed)
@@ -322,8 +325,22 @@ async def _load_with_fault(scenario: Scenario, deployment, tree: Path, ui: Progr
             if not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+            stop_probe.set()
+            if probing is not None:
+                await asyncio.gather(probing, return_exceptions=True)
+                observed.probe_records = probe.records()
             observed.records = load.records()
     log.info("Load finished: %d ok, %d failed", load.progress.ok, load.progress.failed)
+
+
+def _probe_stream(scenario: Scenario, deployment, tree: Path):
+    probe = scenario.config.probe
+    if probe.rate_per_s <= 0:
+        return None
+    from runner.load.probe import ProbeStream
+
+    return ProbeStream(deployment.endpoints[0], scenario.model, probe.rate_per_s, probe.max_requests,
+                       probe.max_duration_s, probe.request_timeout_s, tree)
 
 
 async def _inject_when_due(scenario: Scenario, deployment, load, load_task: asyncio.Task, ui: ProgressUI,
@@ -410,6 +427,7 @@ def _finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed:
     timings.service_recovery_resolution_s = result.service_recovery_resolution_s
     timings.first_success_ns = result.first_success_ns
     timings.infrastructure_recovery_s, timings.infrastructure_recovery_reason = _infra_recovery(observed)
+    _probe_timings(timings, observed.probe_records, fault_ns, k)
     stage1, stage2, verdict, reasons = judge(
         entry=entry, checks=cfg.checks, targets=cfg.fault.targets, analysis=result, fault=observed.fault,
         evidence=observed.evidence, restarts=observed.restarts, errors=observed.errors,
@@ -427,6 +445,8 @@ def _finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed:
         after_recovery=result.after_recovery, phases=result.phases, cross_check=_cross_check(observed, joined),
         stage1=stage1, stage2=stage2,
     )
+    if observed.probe_records:
+        summary.probe = window(observed.probe_records)
     if joined is not None:
         summary.request_join = join_summary(joined)
         summary.migrations = migrations(joined, observed.migration_metric)
@@ -439,6 +459,12 @@ def _finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed:
     })
     log.info("Verdict %s%s", verdict, (": " + "; ".join(reasons)) if reasons else "")
     return summary
+
+
+def _probe_timings(timings: Timings, probes: list[Record], fault_ns: int | None, k: int) -> None:
+    seconds, reason, resolution = probe_recovery(probes, fault_ns, k)
+    timings.probe_service_recovery_s, timings.probe_service_recovery_reason = seconds, reason
+    timings.probe_service_recovery_resolution_s = resolution
 
 
 LOST_TAIL_LEAD_S = 2.0  # a frontend's last lines before its fault may not reach the collected log

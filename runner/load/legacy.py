@@ -91,41 +91,47 @@ class LegacyLoad:
 
     async def _attempt(self, session: aiohttp.ClientSession, url: str, body: dict) -> LegacyAttempt:
         request_id = str(uuid.uuid4())  # one per try: the join with the frontend's log is per attempt
-        start_ns = time.time_ns()
-        began = time.perf_counter()
-        status: int | str | None = None
-        outcome = _Outcome()
-        try:
-            async with session.post(url, json=body, headers={"X-Request-Id": request_id}) as resp:
-                status = resp.status
-                if resp.status != 200:
-                    text = await resp.text()
-                    outcome.error = f"HTTP {resp.status}: {text[:160] or '(empty body)'}"
-                elif self.spec.streaming:
-                    await _read_stream(resp, began, outcome)
-                else:
-                    _read_json(await resp.text(), outcome)
-        except TimeoutError:
-            outcome.error = f"timeout after {self.spec.request_timeout_s:g} s"
-            status = status or "timeout"
-        except aiohttp.ClientError as exc:
-            outcome.error = f"{type(exc).__name__}: {str(exc)[:160]}"
-            status = status or type(exc).__name__
-        elapsed = time.perf_counter() - began
-        return LegacyAttempt(
-            status=status,
-            request_elapsed_time=round(elapsed, 6),
-            url=url,
-            pod="",
-            start_ns=start_ns,
-            end_ns=start_ns + int(elapsed * 1e9),
-            ok=outcome.error is None,
-            error=outcome.error,
-            ttft_ms=outcome.ttft_ms,
-            itl_ms=outcome.itl_ms,
-            output_tokens=outcome.output_tokens,
-            request_id=request_id,
-        )
+        return await single_attempt(session, url, body, request_id, self.spec.streaming, self.spec.request_timeout_s)
+
+
+async def single_attempt(session: aiohttp.ClientSession, url: str, body: dict, request_id: str, streaming: bool,
+                         timeout_s: float) -> LegacyAttempt:
+    """One POST with its own X-Request-Id; every outcome (status, stream error, timeout, connection) recorded."""
+    start_ns = time.time_ns()
+    began = time.perf_counter()
+    status: int | str | None = None
+    outcome = _Outcome()
+    try:
+        async with session.post(url, json=body, headers={"X-Request-Id": request_id}) as resp:
+            status = resp.status
+            if resp.status != 200:
+                text = await resp.text()
+                outcome.error = f"HTTP {resp.status}: {text[:160] or '(empty body)'}"
+            elif streaming:
+                await _read_stream(resp, began, outcome)
+            else:
+                _read_json(await resp.text(), outcome)
+    except TimeoutError:
+        outcome.error = f"timeout after {timeout_s:g} s"
+        status = status or "timeout"
+    except aiohttp.ClientError as exc:
+        outcome.error = f"{type(exc).__name__}: {str(exc)[:160]}"
+        status = status or type(exc).__name__
+    elapsed = time.perf_counter() - began
+    return LegacyAttempt(
+        status=status,
+        request_elapsed_time=round(elapsed, 6),
+        url=url,
+        pod="",
+        start_ns=start_ns,
+        end_ns=start_ns + int(elapsed * 1e9),
+        ok=outcome.error is None,
+        error=outcome.error,
+        ttft_ms=outcome.ttft_ms,
+        itl_ms=outcome.itl_ms,
+        output_tokens=outcome.output_tokens,
+        request_id=request_id,
+    )
 
 
 class _Outcome:

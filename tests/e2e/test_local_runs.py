@@ -50,6 +50,9 @@ def test_single_worker_kill_recovers_with_legacy_client(run_local):
     ev = faults["evidence"][0]
     assert ev["exit"]["signal"] == "SIGKILL" and ev["replacement_pid"] != ev["pid"]
     assert list((run.run_dir / name / "decode").glob("*.previous.log")), "the restarted container keeps its previous log"
+    join = s["request_join"]  # the legacy client sends its own X-Request-Id on every try
+    assert join["match_rate"] == 1.0 and join["matched"] == join["reached_frontend"] > 0, join
+    assert s["before"]["failures"] == 0
 
 
 def test_two_workers_with_migration_lose_nothing(run_local):
@@ -59,6 +62,9 @@ def test_two_workers_with_migration_lose_nothing(run_local):
     assert s["fault"]["took_effect"] is True, _explain(run)
     assert s["total"]["failures"] == 0, s["total"]["errors"]
     assert s["verdict"] == "PASS" and run.proc.returncode == 0
+    assert s["request_join"]["match_rate"] == 1.0
+    replicas = {r["replica"]: r for r in s["replicas"]}
+    assert len(replicas) >= 2 and all(r["before"]["successes"] > 0 for r in replicas.values())
 
 
 def test_frontend_kill(run_local):
@@ -107,3 +113,34 @@ def test_per_client_aiperf_keeps_the_seed_layout(run_local):
         assert (tree / client / "attempt_0" / "genai_perf.log").exists()
     s = run.summary(name)
     assert s["total"]["requests"] == 12 and s["load"]["mode"] == "per-client"
+
+
+def _join_rows(tree) -> list[dict]:
+    return [json.loads(line) for line in (tree / "requests_join.jsonl").read_text().splitlines()]
+
+
+def test_single_worker_kill_with_aiperf_is_seen_from_both_sides(run_local):
+    name = "mocker-agg-tp-1-dp-1-decode_worker"
+    run = run_local(name, extra=["--client", "aiperf", "--probe-rate", "20"])
+    s = run.summary(name)
+    assert s["fault"]["took_effect"] is True, _explain(run)
+    assert s["before"]["failures"] == 0, s["before"]["errors"]  # every failure came after the kill
+    assert s["after"]["failures"] > 0 and s["after"]["error_classes"].get("unavailable_503", 0) > 0
+    join = s["request_join"]
+    assert join["matched"] == join["reached_frontend"] and join["match_rate"] == 1.0, join
+    rows = _join_rows(run.run_dir / name)
+    attempts = [r for r in rows if r["client"] is not None]
+    assert len(attempts) == s["total"]["requests"]
+    failed_and_logged = [r for r in attempts if not r["client"]["ok"] and r["server"] is not None]
+    assert failed_and_logged and all(r["client"]["end_source"] == "server" for r in failed_and_logged)
+    assert all(r["client"]["end_ns"] > r["client"]["start_ns"] for r in failed_and_logged)
+    cross = s["cross_check"]
+    assert cross["difference"] == cross["expected_difference"], cross
+    assert s["timings"]["service_recovery_resolution_s"] is not None
+    assert [r["role"] for r in s["replicas"]] == ["decode"] and s["replicas"][0]["after"]["successes"] > 0
+    # the probe stream: counted apart from the load, recovery resolved to within 100 ms
+    probe, timings = s["probe"], s["timings"]
+    assert probe["requests"] > 20 and probe["failures"] > 0, probe
+    assert timings["probe_service_recovery_s"] is not None, timings
+    assert timings["probe_service_recovery_resolution_s"] <= 0.1, timings
+    assert join["server_only"].get("the probe stream (counted apart from the load)", 0) > 0
