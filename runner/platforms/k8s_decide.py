@@ -59,6 +59,19 @@ def dgd_ready(dgd: dict) -> tuple[bool, str]:
     return True, "Ready True, state successful"
 
 
+def dgd_failure(dgd: dict) -> str | None:
+    """The operator's reason when it marked the current generation `failed` (final: no point waiting on)."""
+    status = dgd.get("status") or {}
+    gen = (dgd.get("metadata") or {}).get("generation")
+    observed = status.get("observedGeneration")
+    if status.get("state") != "failed" or (gen is not None and observed is not None and observed < gen):
+        return None
+    ready = condition(dgd, "Ready") or {}
+    if ready.get("status") == "True":
+        return None
+    return ": ".join(t for t in (ready.get("reason"), ready.get("message")) if t) or "no reason given"
+
+
 def pod_name(pod: dict) -> str:
     return pod["metadata"]["name"]
 

@@ -241,6 +241,9 @@ class KubernetesDeployment:
             if dgd is None:
                 raise PlatformError(f"DynamoGraphDeployment {self.name} disappeared while starting")
             self._record_dgd(dgd)
+            failure = d.dgd_failure(dgd)
+            if failure:
+                raise PlatformError(f"DynamoGraphDeployment {self.name} failed (state failed, Ready False): {failure}")
             ok, reason = d.dgd_ready(dgd)
             if ok:
                 ok, reason = d.pods_ready(self._live(), self.component_roles, self.expected)

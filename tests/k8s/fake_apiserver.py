@@ -143,13 +143,14 @@ class FakePod:
 class FakeApiServer:
     def __init__(self, namespace: str = "ft", ready_delay: float = 0.05, engine_title: str = "VLLM::EngineCore",
                  engine_mode: str = "exit", allowed: set[tuple[str, str]] | None = None,
-                 hold_finalizer: bool = False, model: str = "tiny-llm"):
+                 hold_finalizer: bool = False, model: str = "tiny-llm", fail_dgd: str | None = None):
         self.namespace = namespace
         self.ready_delay = ready_delay
         self.engine_title, self.engine_mode = engine_title, engine_mode
         self.allowed = allowed
         self.hold_finalizer = hold_finalizer
         self.model = model
+        self.fail_dgd = fail_dgd  # the operator's message when it marks every DGD failed (and makes no pods)
         self.dgds: dict[str, dict] = {}
         self.pods: dict[str, FakePod] = {}
         self.events: list[dict] = []
@@ -316,6 +317,8 @@ class FakeApiServer:
 
     def _update_dgd_status(self) -> None:
         for dgd in self.dgds.values():
+            if dgd["status"].get("state") == "failed":
+                continue
             name = dgd["metadata"]["name"]
             want = sum(r for _, _, r, _ in self._components(dgd))
             ready = [p for p in self.pods.values() if p.obj["metadata"]["labels"][GRAPH] == name and p.ready]
@@ -361,10 +364,19 @@ class FakeApiServer:
         body["status"] = {"state": "initializing"}
         self.dgds[name] = self._bump(body)
         self._event("DynamoGraphDeployment", name, "Created", "graph accepted")
+        if self.fail_dgd:
+            self.loop.call_later(self.ready_delay, self._fail, body)
+            return web.json_response(body, status=201)
         for component, ctype, replicas, container in self._components(body):
             for _ in range(replicas):
                 self._add_pod(body, component, ctype, container)
         return web.json_response(body, status=201)
+
+    def _fail(self, dgd: dict) -> None:
+        dgd["status"] = {"state": "failed", "observedGeneration": 1, "conditions": [
+            {"type": "Ready", "status": "False", "reason": "ReconcileFailed", "message": self.fail_dgd,
+             "lastTransitionTime": _now()}]}
+        self._bump(dgd)
 
     async def get_dgd(self, req: web.Request) -> web.Response:
         if denied := self._authorize("get", "dynamographdeployments"):

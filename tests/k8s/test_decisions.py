@@ -36,6 +36,14 @@ def test_dgd_ready_needs_condition_state_and_current_generation():
     assert "no Ready condition" in d.dgd_ready({"status": {"state": "initializing"}})[1]
 
 
+def test_a_failed_dgd_is_final_only_for_the_current_generation():
+    failed = _dgd(ready="False", state="failed")
+    assert d.dgd_failure(failed) == "R: m"
+    assert d.dgd_failure(_dgd(ready="False", state="failed", observed=1)) is None  # the operator is still on it
+    assert d.dgd_failure(_dgd(ready="False", state="pending")) is None
+    assert d.dgd_failure({"status": {"state": "failed"}}) == "no reason given"
+
+
 def test_pods_ready_counts_live_pods_per_role_and_ignores_terminating_ones():
     roles = {"Frontend": "frontend", "decode": "decode"}
     pods = [_pod("f", "Frontend"), _pod("d1", "decode"), _pod("d0", "decode", deleting=True)]

@@ -219,3 +219,24 @@ def test_teardown_is_bounded_and_names_the_finalizer(fake_cluster, tmp_path):
     assert asyncio.run(main()) < 5
 
 
+
+
+def test_a_failed_dgd_ends_the_readiness_wait_with_the_operators_message(fake_cluster, tmp_path):
+    message = ('DynamoComponentDeployment.nvidia.com "x" is invalid: metadata.labels: Invalid value: '
+               '"a-very-long-namespace-x": must be no more than 63 characters')
+    fake_cluster(fail_dgd=message)
+    config = _config()
+
+    async def main():
+        dep = await make_platform(config).deploy(plan("mocker-agg-tp-1-dp-1-none", config), tmp_path / "t1" / "s")
+        started = time.monotonic()
+        try:
+            with pytest.raises(PlatformError) as caught:
+                await dep.wait_ready(600)
+        finally:
+            await dep.teardown(10)
+        return caught.value, time.monotonic() - started
+
+    error, elapsed = asyncio.run(main())
+    assert elapsed < 10  # not the startup timeout
+    assert "failed (state failed, Ready False): ReconcileFailed: " + message in str(error)
