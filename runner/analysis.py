@@ -72,7 +72,7 @@ class Analysis:
     service_recovery_s: float | None
     service_recovery_reason: str | None  # why service_recovery_s is None
     recovery_ns: int | None  # end of the success that starts the first K-run (= fault_ns when nothing failed)
-    # end of that success minus the end of the failure just before it: how precisely recovery is known
+    # start of that success minus the start of the failure just before it: how precisely recovery is known
     service_recovery_resolution_s: float | None = None
     phases: dict[str, WindowStats] = field(default_factory=dict)
     # Failed attempts that the server answered (an HTTP status arrived, even 200 with an error mid-stream),
@@ -194,7 +194,8 @@ class _Columns:
             return None, self._never_recovered_reason(ok_after, following, failures_after.size, k), None, None
         position = first_failure + 1 + run_start  # the attempt before it is the last failure (else the run starts earlier)
         recovery_ns = int(self.end[position])
-        resolution = round((recovery_ns - int(self.end[position - 1])) / 1e9, 3)
+        # the service came back between the sending of the last failure and of the first success
+        resolution = round(max(0, int(self.start[position]) - int(self.start[position - 1])) / 1e9, 3)
         return round((recovery_ns - fault_ns) / 1e9, 3), None, recovery_ns, resolution
 
     @staticmethod

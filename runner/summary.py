@@ -63,7 +63,8 @@ class Timings(Model):
     service_recovery_s: float | None = None
     service_recovery_reason: str | None = None
     service_recovery_resolution_s: float | None = Field(
-        None, description="Gap between the last failure and the first success that bracket service recovery."
+        None, description="Gap between the sending of the last failure and of the first success that bracket "
+        "service recovery: the service came back somewhere inside it."
     )
     probe_service_recovery_s: float | None = Field(
         None, description="Service recovery measured by the probe stream (tiny requests at a set rate)."

@@ -359,10 +359,12 @@ def test_windows_count_error_classes_and_end_time_sources():
 
 
 def test_recovery_carries_the_gap_between_the_last_failure_and_the_first_success():
+    # failures are instant (start = end); successes take 100 ms: the last failure was sent at 10.9,
+    # the first success at 11.5, so the service came back inside those 0.6 s
     records = [ok(1), failed(10.2), failed(10.9), ok(11.6), ok(12.1), ok(12.6)]
     result = analyze(records, fault_ns=at(10), k=3)
     assert result.service_recovery_s == pytest.approx(1.6)
-    assert result.service_recovery_resolution_s == pytest.approx(0.7)
+    assert result.service_recovery_resolution_s == pytest.approx(0.6)
     assert analyze([ok(1), ok(11)], fault_ns=at(10), k=1).service_recovery_resolution_s is None
 
 
@@ -371,5 +373,5 @@ def test_probe_recovery_is_measured_from_the_probe_records_alone():
 
     probes = [ok(9.95, 5), failed(10.0), failed(10.05), ok(10.10, 5), ok(10.15, 5)]
     seconds, reason, resolution = probe_recovery(probes, at(9.97), k=2)
-    assert seconds == pytest.approx(0.13) and resolution == pytest.approx(0.05) and reason is None
+    assert seconds == pytest.approx(0.13) and resolution == pytest.approx(0.045) and reason is None
     assert probe_recovery([], at(10), 2)[1].startswith("no probe stream ran")

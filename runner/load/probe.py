@@ -5,11 +5,20 @@ has answered, so an outage's start and end are each known to about 1/rate.
 Each probe carries an `X-Request-Id` starting `ft-probe-`, which the request
 join recognises. Records go to `probe/probe.log.txt` in the legacy client's
 format (one line per probe, one attempt each), read back by `iter_legacy`.
+
+The stream runs in a child process of its own (`python -m runner.load.probe`):
+on the runner's event loop, the work the runner does around a fault (evidence,
+restarts, health polls) delayed probes by over 100 ms, the very resolution
+the stream is for.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
+import signal
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -17,6 +26,7 @@ from pathlib import Path
 import aiohttp
 
 from runner.load.legacy import single_attempt
+from runner.procs import die_with_parent
 from runner.observe import iso_from_ns
 from runner.records import LegacyLine, Record, iter_legacy, legacy_encoder
 from runner.request_join import PROBE_ID_PREFIX
@@ -26,7 +36,9 @@ PROBE_FILE = "probe.log.txt"
 PROBE_PHASE = "probe"
 
 
-class ProbeStream:
+class ProbeLoop:
+    """The stream itself (runs in the child process)."""
+
     def __init__(self, endpoint: str, model: str, rate_per_s: float, max_requests: int, max_duration_s: float,
                  request_timeout_s: float, out_dir: Path):
         self.url = endpoint.rstrip("/") + "/v1/chat/completions"
@@ -61,6 +73,30 @@ class ProbeStream:
                           total_time=attempt.request_elapsed_time, request_index=n)
         log.write(legacy_encoder.encode(line) + b"\n")
 
+
+class ProbeStream:
+    """The runner's handle on the probe child process: same arguments, records read back from its file."""
+
+    def __init__(self, endpoint: str, model: str, rate_per_s: float, max_requests: int, max_duration_s: float,
+                 request_timeout_s: float, out_dir: Path):
+        self.args = ["--url", endpoint, "--model", model, "--rate", f"{rate_per_s:g}", "--max-requests",
+                     str(max_requests), "--max-duration", f"{max_duration_s:g}", "--timeout",
+                     f"{request_timeout_s:g}", "--out", str(out_dir)]
+        self.path = out_dir / PROBE_DIR / PROBE_FILE
+
+    async def run(self, stop: asyncio.Event) -> None:
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "runner.load.probe", *self.args,
+                                                    stdin=asyncio.subprocess.DEVNULL, preexec_fn=die_with_parent)
+        try:
+            waiting = asyncio.create_task(stop.wait())
+            await asyncio.wait({waiting, asyncio.create_task(proc.wait())}, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+        finally:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+                await proc.wait()
+
     def records(self) -> list[Record]:
         if not self.path.exists():
             return []
@@ -75,3 +111,22 @@ async def _sleep_until(deadline: float, stop: asyncio.Event) -> None:
         await asyncio.wait_for(stop.wait(), delay)
     except TimeoutError:
         pass
+
+
+async def _main(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await ProbeLoop(args.url, args.model, args.rate, args.max_requests, args.max_duration, args.timeout,
+                    Path(args.out)).run(stop)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m runner.load.probe", description=__doc__.splitlines()[0])
+    for flag, kind in (("--url", str), ("--model", str), ("--rate", float), ("--max-requests", int),
+                       ("--max-duration", float), ("--timeout", float), ("--out", str)):
+        parser.add_argument(flag, type=kind, required=True)
+    asyncio.run(_main(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()
