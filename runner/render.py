@@ -34,6 +34,16 @@ RUN_LABEL = f"{LABEL_PREFIX}/run-id"
 SCENARIO_LABEL = f"{LABEL_PREFIX}/scenario"
 RUNNER_POD_LABEL = f"{LABEL_PREFIX}/runner-pod-uid"  # the reaper sidecar deletes what carries its pod's UID
 MAX_DGD_NAME = 40  # leaves room for the operator's "<dgd>-<component>-<hash>" children within 63
+# The operator labels DCDs and pods `nvidia.com/dynamo-namespace: <k8s namespace>-<dgd>`, and a label
+# value holds at most 63 characters: the namespace shortens what is left for the DGD name.
+LABEL_VALUE_MAX = 63
+NAME_HASH_LEN = 8
+# Every name ends "--<hash>" and its readable head never holds "--" (dashes are collapsed), so no
+# name is a prefix of another: the frontend finds its workers by the prefix "<namespace>-<dgd>".
+NAME_TERMINATOR = "--"
+MIN_NAME_HEAD = 10  # enough of "<run id>-<scenario>" to tell runs apart by eye
+MIN_DGD_NAME = MIN_NAME_HEAD + len(NAME_TERMINATOR) + NAME_HASH_LEN
+MAX_NAMESPACE = LABEL_VALUE_MAX - 1 - MIN_DGD_NAME
 DYNAMO_RUNTIME_VERSION = "1.6.1"
 RUNTIME_IMAGE = {
     "vllm": "nvcr.io/nvidia/ai-dynamo/vllm-runtime",
@@ -64,16 +74,31 @@ def _short_hash(text: str, n: int = 8) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
 
 
-def dgd_name(run_id: str, scenario: str, limit: int = MAX_DGD_NAME) -> str:
-    """A DNS-1123 label carrying run id and scenario; truncated with a hash suffix when too long."""
-    full = _dns_label(f"{run_id}-{scenario}") or "ft"
-    if not full[0].isalpha():
-        full = "ft-" + full
-    if len(full) <= limit:
-        return full
-    digest = _short_hash(f"{run_id}\0{scenario}")
-    head = full[: limit - len(digest) - 1].rstrip("-")
-    return f"{head}-{digest}"
+def dgd_name_limit(namespace: str) -> int:
+    """Longest DGD name for `namespace`: `<namespace>-<dgd>` must fit the operator's 63-character label."""
+    room = LABEL_VALUE_MAX - len(namespace) - 1
+    if room < MIN_DGD_NAME:
+        raise UserError(
+            f"namespace {namespace!r} is {len(namespace)} characters: the operator labels every pod "
+            f"nvidia.com/dynamo-namespace=<namespace>-<graph name> (at most {LABEL_VALUE_MAX} characters), which leaves "
+            f"{max(room, 0)} for the graph name and it needs {MIN_DGD_NAME}; use a namespace of at most "
+            f"{MAX_NAMESPACE} characters (kubernetes.namespace)"
+        )
+    return min(MAX_DGD_NAME, room)
+
+
+def dgd_name(run_id: str, scenario: str, namespace: str) -> str:
+    """A DNS-1035 label `<run id>-<scenario, truncated to fit>--<hash of both>`, sized from the namespace.
+
+    Prefix-free among all names (see NAME_TERMINATOR); the hash keeps truncated names unique.
+    """
+    limit = dgd_name_limit(namespace)
+    head = _dns_label(f"{run_id}-{scenario}") or "ft"
+    if not head[0].isalpha():
+        head = "ft-" + head  # the operator derives Service names (DNS-1035: a letter first) from it
+    head = head[: limit - len(NAME_TERMINATOR) - NAME_HASH_LEN].rstrip("-")
+    digest = _short_hash(run_id + "\0" + scenario, NAME_HASH_LEN)
+    return f"{head}{NAME_TERMINATOR}{digest}"
 
 
 def label_value(text: str) -> str:
@@ -146,7 +171,7 @@ def identity(run_id: str, scenario_name: str, namespace: str, owner_references: 
         if ref.get("kind") == "Pod":
             labels[RUNNER_POD_LABEL] = ref["uid"]
     annotations = {RUN_LABEL: run_id, SCENARIO_LABEL: scenario_name}
-    return Identity(dgd_name(run_id, scenario_name), namespace, labels, annotations, list(owner_references or []))
+    return Identity(dgd_name(run_id, scenario_name, namespace), namespace, labels, annotations, list(owner_references or []))
 
 
 def apply_identity(dgd: dict, ident: Identity) -> dict:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 from click.testing import CliRunner
 
+from runner.catalog import catalog
 from runner.cli import main
 from runner.config import RunConfig
 from runner.errors import UserError
 from runner.plan import plan
 from runner.render import (
+    MAX_NAMESPACE,
     RUNNER_POD_LABEL,
     dgd_name,
+    dgd_name_limit,
     discover_components,
     label_value,
     owner_reference_from_env,
@@ -89,14 +93,52 @@ def test_moe_runs_data_parallel_inside_one_pod_with_two_gpus():
     assert comps["prefill"]["podTemplate"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "2"
 
 
+DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
 def test_dgd_names_are_dns_labels_and_keep_run_and_scenario_apart():
-    long = dgd_name("20260101-120000-abcdef", "sglang-disagg-prefill-tp-4-decode-tp-4-dp-1-sglang_prefill_detokenizer")
+    long = dgd_name("20260101-120000-abcdef", "sglang-disagg-prefill-tp-4-decode-tp-4-dp-1-sglang_prefill_detokenizer", "ft")
     # a leading digit gets "ft-": the operator derives Service names (DNS-1035, letter first) from it
-    assert len(long) <= 40 and long.startswith("ft-20260101-120000-abcdef-sg")
-    assert long != dgd_name("20260101-120000-abcdef", "sglang-disagg-prefill-tp-4-decode-tp-4-dp-1-sglang_prefill_scheduler")
-    assert dgd_name("Run_1", "vllm_agg_token_overflow_2x") == "run-1-vllm-agg-token-overflow-2x"
-    assert dgd_name("1a", "x")[0].isalpha()
+    assert len(long) == 40 and long.startswith("ft-20260101-120000-abcdef-sg") and DNS_1035.match(long)
+    assert long != dgd_name("20260101-120000-abcdef", "sglang-disagg-prefill-tp-4-decode-tp-4-dp-1-sglang_prefill_scheduler",
+                            "ft")
+    assert re.fullmatch(r"run-1-vllm-agg-token-overflow--[0-9a-f]{8}", dgd_name("Run_1", "vllm_agg_token_overflow_2x", "ft"))
+    assert dgd_name("1a", "x", "ft")[0].isalpha()
+    assert dgd_name("r", "a_b", "ft") != dgd_name("r", "a-b", "ft")  # the hash sees the names as written
+    frontend, frontend_pod = (dgd_name("idx", f"mocker-agg-tp-1-dp-1-{f}", "ft") for f in ("frontend", "frontend_pod"))
+    assert not frontend_pod.startswith(frontend)
     assert len(label_value("x" * 80)) <= 63
+
+
+@pytest.mark.parametrize("ns_len, name_len", [(1, 40), (22, 40), (23, 39), (40, 22), (MAX_NAMESPACE, 20)])
+def test_dgd_names_are_sized_so_the_operators_namespace_label_fits(ns_len, name_len):
+    namespace = "n" * ns_len
+    name = dgd_name("20260101-120000-abcdef", "mocker-disagg-prefill-tp-1-decode-tp-1-dp-1-prefill_worker_pod",
+                    namespace)
+    assert dgd_name_limit(namespace) == name_len
+    assert name_len - 1 <= len(name) <= name_len and DNS_1035.match(name)  # -1: a dash cut at the end is dropped
+    assert len(f"{namespace}-{name}") <= 63
+    assert name.startswith("ft-2026") and "--" in name  # still readable, still hashed
+
+
+@pytest.mark.parametrize("ns_len", [MAX_NAMESPACE + 1, 62, 63])
+def test_a_namespace_too_long_for_the_operators_label_is_refused_naming_the_fix(ns_len):
+    config = RunConfig(platform="kubernetes", kubernetes={"namespace": "n" * ns_len})
+    with pytest.raises(UserError, match=rf"is {ns_len} characters: .*use a namespace of at most {MAX_NAMESPACE} "
+                                        r"characters \(kubernetes.namespace\)$"):
+        render_dgd(plan("mocker-agg-tp-1-dp-1-none", config), run_id="r")
+
+
+@pytest.mark.parametrize("ns_len", [1, 22, 23, 40])
+def test_graph_names_of_the_whole_catalog_are_prefix_free_with_a_fixed_run_id(ns_len):
+    # an Indexed Job with a fixed run id puts every scenario's graph in one namespace at once; the
+    # frontend takes every worker whose Dynamo namespace starts with "<namespace>-<its dgd>"
+    namespace = "n" * ns_len
+    prefixes = sorted(f"{namespace}-{dgd_name('idx', s, namespace)}" for s in catalog())
+    assert len(set(prefixes)) == len(prefixes)
+    clashes = [(a, b) for a, b in zip(prefixes, prefixes[1:]) if b.startswith(a)]  # sorted: a prefix sits right before
+    assert clashes == []
+    assert all(len(p) <= 63 for p in prefixes)
 
 
 def test_owner_reference_is_the_runner_pod_in_the_same_namespace():
