@@ -45,8 +45,11 @@ def use_service(access: str, env: dict | None = None) -> bool:
 
 
 def service_url(dgd_name: str, frontend_component: str, namespace: str, port: int) -> str:
-    """The operator's frontend Service: `<dgd>-<component, lowercased>` on the frontend port."""
-    return f"http://{dgd_name}-{frontend_component.lower()}.{namespace}.svc.cluster.local:{port}"
+    """The operator's frontend Service: `<dgd>-<component, lowercased>` on the frontend port.
+
+    `<svc>.<namespace>.svc` resolves through the pod's DNS search path on any cluster domain
+    (`cluster.local` is only the default)."""
+    return f"http://{dgd_name}-{frontend_component.lower()}.{namespace}.svc:{port}"
 
 
 class KubernetesPlatform:
