@@ -52,7 +52,8 @@ RUNTIME_IMAGE = {
     # every runtime image carries `dynamo.mocker`; the vLLM one is the most common
     "mocker": "nvcr.io/nvidia/ai-dynamo/vllm-runtime",
 }
-SEMVER_TAG = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)$")
+# what the operator parses a runtime version from: semver with an optional pre-release (1.6.1-rc1)
+SEMVER_TAG = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$")
 ROLES = ("frontend", "decode", "prefill")
 
 
@@ -110,17 +111,17 @@ def label_value(text: str) -> str:
 
 
 def image_tag(image: str) -> str | None:
-    last = image.rsplit("/", 1)[-1]
-    if "@" in last:
-        return None
+    """The tag of an image reference, its digest pin (`@sha256:...`) stripped, as the operator reads it."""
+    last = image.split("@", 1)[0].rsplit("/", 1)[-1]  # the last path part: a registry port is not a tag
     return last.split(":", 1)[1] if ":" in last else None
 
 
 def runtime_version_for(image: str, override: str | None) -> str | None:
     """runtimeVersionOverride to set: the configured one, else None when the tag is semver.
 
-    DGD admission rejects a main image without a parseable semantic-version tag unless the override
-    is set, so a non-semver tag without an override is a user error (we cannot guess the version).
+    DGD admission rejects a main image without a parseable semantic-version tag (pre-release
+    allowed, digest ignored) unless the override is set, so any other image without an override is
+    a user error (we cannot guess the version).
     """
     if override:
         return override

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
 from runner.catalog import select
 from runner.config import RunConfig
+from runner.errors import UserError
 from runner.plan import plan
 from runner.render import RUN_LABEL, SCENARIO_LABEL, render_dgd, roles_of, expected_replicas
 
@@ -95,6 +97,26 @@ def test_runtime_version_override_is_set_for_non_semver_tags_and_validates():
         assert errors(dgd) == []
         comps = dgd["spec"].get("components") or list(dgd["spec"]["services"].values())
         assert {c["runtimeVersionOverride"] for c in comps} == {"1.6.1"}
+
+
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize("image", ["ft.local/dynamo-mocker:1.6.1-rc1", "localhost:5000/dynamo:1.6.1",
+                                   f"nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.6.1@{DIGEST}", "my/dynamo:v1.6.1-rc.2"])
+def test_tags_the_operator_parses_need_no_runtime_version_override(image):
+    for api in ("v1beta1", "v1alpha1"):
+        dgd = render_dgd(plan("mocker-agg-tp-1-dp-1-none", _config(api, image=image)), run_id="r1")
+        assert errors(dgd) == []
+        comps = dgd["spec"].get("components") or list(dgd["spec"]["services"].values())
+        assert all("runtimeVersionOverride" not in c for c in comps)
+        assert image in json.dumps(dgd)  # the digest pin is kept on the pods
+
+
+@pytest.mark.parametrize("image", [f"my/dynamo@{DIGEST}", "my/dynamo:latest", "my/dynamo:1.6", "localhost:5000/dynamo"])
+def test_images_without_a_parseable_version_still_need_the_override(image):
+    with pytest.raises(UserError, match="set kubernetes.runtime_version_override"):
+        render_dgd(plan("mocker-agg-tp-1-dp-1-none", _config("v1beta1", image=image)), run_id="r1")
 
 
 def test_user_settings_reach_every_pod_and_validate():
