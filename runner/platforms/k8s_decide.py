@@ -309,21 +309,53 @@ def parse_kill(output: str) -> str:
 
 
 def judge_pod_delete(before: dict, after: dict) -> tuple[bool, str]:
-    """A pod delete took effect when the pod with the old UID is gone (deleted, or replaced under the same name)."""
+    """A pod delete took effect when the pod with the old UID is gone and its container was stopped.
+
+    With grace 0 (a force delete) the API object goes at once and the kubelet stops the container
+    later, so the DELETED watch event alone proves nothing about the process: the kubelet's Killing
+    event for the pod, or the container seen terminated, must be recorded too. With a grace period
+    the object only goes once the kubelet has reported its containers stopped.
+    """
     target, uid = before["target"], before.get("uid")
+    state = after.get("after") or {}
     if not uid:
         return False, f"{target}: no pod UID recorded before the fault"
     if not after.get("gone_ns"):
-        if (after.get("after") or {}).get("terminating"):
+        if state.get("terminating"):
             return False, f"{target}: pod {uid} is still terminating (finalizers or grace period hold it)"
         return False, f"{target}: pod {uid} still exists"
-    detail = f"{target}: pod UID {uid} gone"
-    if after.get("replacement"):
-        detail += f"; replacement {after['replacement']} (UID {after.get('replacement_uid')})"
-        detail += " Ready" if after.get("ready_ns") else " never became Ready"
-    else:
-        detail += "; no replacement pod appeared"
-    return True, detail
+    if not state.get("container_stopped_ns") and state.get("grace_period_s") == 0:
+        return False, (f"{target}: pod {uid} was force-deleted (grace 0) but its container was not seen stopping "
+                       "(no kubelet Killing event for the pod, container never seen terminated)")
+    return True, f"{target}: pod UID {uid} gone" + _stop_part(state) + _replacement_part(after)
+
+
+def _stop_part(state: dict) -> str:
+    if state.get("killing_event"):
+        return f"; kubelet stopped the container ({state['killing_event'].get('message') or 'Killing'})"
+    if state.get("container_terminated_ns"):
+        return "; container seen terminated"
+    return ""
+
+
+def _replacement_part(after: dict) -> str:
+    if not after.get("replacement"):
+        return "; no replacement pod appeared"
+    ready = " Ready" if after.get("ready_ns") else " never became Ready"
+    return f"; replacement {after['replacement']} (UID {after.get('replacement_uid')}){ready}"
+
+
+def container_terminated_ns(history: list[dict], container: str, since_ns: int) -> int | None:
+    """First status transition at or after `since_ns` (runner clock) showing `container` terminated."""
+    for entry in history:
+        state = (((entry.get("containers") or {}).get(container) or {}).get("state")) or {}
+        if entry.get("runner_ns", 0) >= since_ns and "terminated" in state:
+            return entry["runner_ns"]
+    return None
+
+
+def first_after(records: list[dict], since_ns: int) -> dict | None:
+    return next((r for r in records if r.get("runner_ns", 0) >= since_ns), None)
 
 
 def judge_process_kill(before: dict, after: dict) -> tuple[bool, str]:
@@ -371,6 +403,14 @@ def event_concerns(event: dict, dgd_name: str, pod_names: set[str]) -> bool:
     involved = event.get("involvedObject") or event.get("regarding") or {}
     name = involved.get("name", "")
     return name == dgd_name or name in pod_names or name.startswith(dgd_name + "-")
+
+
+def killed_pod(event: dict) -> str | None:
+    """The pod (UID, else name) a kubelet `Killing` event is about ("Stopping container ..."), else None."""
+    involved = event.get("involvedObject") or event.get("regarding") or {}
+    if event.get("reason") != "Killing" or involved.get("kind") != "Pod":
+        return None
+    return involved.get("uid") or involved.get("name")
 
 
 def event_record(event: dict, watch_type: str, received_ns: int) -> dict:

@@ -101,6 +101,7 @@ class KubernetesDeployment:
         self.pods: dict[str, dict] = {}  # uid -> latest object
         self.history: dict[str, list[dict]] = {}
         self.gone_ns: dict[str, int] = {}
+        self.killings: dict[str, list[dict]] = {}  # pod UID (or name) -> the kubelet's Killing events, in order
         self.ready_ns: dict[tuple[str, int], int] = {}  # (uid, restartCount) -> first seen Ready
         self.dgd_history: list[dict] = []
         self.last_dgd: dict | None = None
@@ -184,6 +185,10 @@ class KubernetesDeployment:
         if not d.event_concerns(event, self.name, names):
             return
         rec = d.event_record(event, kind, now)
+        killed = d.killed_pod(event)
+        if killed:
+            with self.lock:
+                self.killings.setdefault(killed, []).append(dict(rec))
         self.events.write(rec.pop("reason") or "Event", rec.pop("object"), source="kubernetes", **rec)
 
     def _record_dgd(self, dgd: dict) -> None:
@@ -442,7 +447,8 @@ class KubernetesDeployment:
 
     async def _await_delete(self, role: str, before: dict, deadline: float) -> dict:
         uid = before["uid"]
-        state: dict = {"terminating": False}
+        grace = self.scenario.config.fault.pod_delete_grace_period_s
+        state: dict = {"terminating": False, "grace_period_s": grace}
         after: dict = {"target": before["target"], "gone_ns": None, "ready_ns": None, "replacement": None,
                        "after": state}
         while time.monotonic() < deadline:
@@ -450,18 +456,33 @@ class KubernetesDeployment:
                 after["gone_ns"] = self.gone_ns.get(uid)
                 current = self.pods.get(uid)
             state["terminating"] = bool(current and d.is_terminating(current))
-            new = [p for p in self._by_role().get(role, []) if d.pod_uid(p) not in before["role_uids"]]
-            if new:
-                pod = sorted(new, key=lambda p: (p["metadata"].get("creationTimestamp") or "", d.pod_name(p)))[0]
-                after["replacement"], after["replacement_uid"] = d.pod_name(pod), d.pod_uid(pod)
-                with self.lock:
-                    after["ready_ns"] = min((ns for (u, _), ns in self.ready_ns.items() if u == d.pod_uid(pod)),
-                                            default=None)
-            if after["gone_ns"] and after["ready_ns"]:
+            state.update(self._container_stop(before))
+            self._replacement(role, before, after)
+            if after["gone_ns"] and after["ready_ns"] and (state["container_stopped_ns"] or grace > 0):
                 break
             await self._changed_or(min(self.k8s.poll_interval_s, max(0.0, deadline - time.monotonic())))
         after["took_effect"], after["detail"] = d.judge_pod_delete(before, after)
         return after
+
+    def _container_stop(self, before: dict) -> dict:
+        """The kubelet stopping the deleted pod's container: its Killing event, the container seen terminated."""
+        since = self.injected.get(before["target"], {}).get("injected_ns", 0)
+        with self.lock:
+            killings = self.killings.get(before["uid"]) or self.killings.get(before["target"]) or []
+            history = list(self.history.get(before["uid"], []))
+        killing = d.first_after(killings, since)
+        terminated = d.container_terminated_ns(history, before.get("container", d.MAIN_CONTAINER), since)
+        seen = [t for t in (killing and killing["runner_ns"], terminated) if t]
+        return {"killing_event": killing, "container_terminated_ns": terminated,
+                "container_stopped_ns": min(seen) if seen else None}
+
+    def _replacement(self, role: str, before: dict, after: dict) -> None:
+        new = [p for p in self._by_role().get(role, []) if d.pod_uid(p) not in before["role_uids"]]
+        if not new:
+            return
+        pod = sorted(new, key=lambda p: (p["metadata"].get("creationTimestamp") or "", d.pod_name(p)))[0]
+        after["replacement"], after["replacement_uid"] = d.pod_name(pod), d.pod_uid(pod)
+        after["ready_ns"] = self._first_ready(d.pod_uid(pod), 0)
 
     async def _await_signal(self, before: dict, deadline: float) -> dict:
         name, uid = before["target"], before["uid"]

@@ -88,6 +88,7 @@ class FakePod:
         self.pgid: int | None = None
         self.generations: list[list[str]] = []
         self.last_state: dict = {}
+        self.terminated: dict = {}  # the container's terminated state while the pod terminates gracefully
         self.ready = False
         self.deleted = False
         self.obj = {
@@ -124,13 +125,20 @@ class FakePod:
 
     def refresh(self) -> None:
         cs = {"name": "main", "ready": self.ready, "restartCount": self.restarts, "image": "fake", "started": True,
-              "state": {"running": {"startedAt": _now()}} if self.ready or self.proc else {"waiting": {"reason": "ContainerCreating"}},
+              "state": self._state(),
               "lastState": self.last_state}
         self.obj["status"].update(
             phase="Running" if self.proc else "Pending", podIP="127.0.0.1",
             conditions=[{"type": "PodScheduled", "status": "True"},
                         {"type": "Ready", "status": "True" if self.ready else "False"}],
             containerStatuses=[cs])
+
+    def _state(self) -> dict:
+        if self.terminated:
+            return {"terminated": self.terminated}
+        if self.ready or self.proc:
+            return {"running": {"startedAt": _now()}}
+        return {"waiting": {"reason": "ContainerCreating"}}
 
     def kill_all(self) -> None:
         for pid in self.pids():
@@ -150,6 +158,7 @@ class FakeApiServer:
         self.allowed = allowed
         self.hold_finalizer = hold_finalizer
         self.model = model
+        self.kubelet_lag_s = 0.2  # how long after an API-side delete the kubelet acts on it
         self.fail_dgd = fail_dgd  # the operator's message when it marks every DGD failed (and makes no pods)
         self.dgds: dict[str, dict] = {}
         self.pods: dict[str, FakePod] = {}
@@ -268,11 +277,13 @@ class FakeApiServer:
             if _matches(obj["metadata"]["labels"], selector):
                 queue.put_nowait({"type": kind, "object": obj})
 
-    def _event(self, obj_kind: str, name: str, reason: str, message: str, etype: str = "Normal") -> None:
+    def _event(self, obj_kind: str, name: str, reason: str, message: str, etype: str = "Normal",
+               uid: str | None = None) -> None:
+        involved = {"kind": obj_kind, "name": name, "namespace": self.namespace, **({"uid": uid} if uid else {})}
         event = self._bump({
             "apiVersion": "v1", "kind": "Event", "type": etype, "reason": reason, "message": message,
             "metadata": {"name": f"{name}.{_letters(6)}", "namespace": self.namespace, "uid": str(uuid.uuid4())},
-            "involvedObject": {"kind": obj_kind, "name": name, "namespace": self.namespace},
+            "involvedObject": involved,
             "firstTimestamp": _now(), "lastTimestamp": _now(), "count": 1, "source": {"component": "fake"},
         })
         self.events.append(event)
@@ -447,16 +458,43 @@ class FakeApiServer:
         pod.refresh()
         return web.json_response(pod.obj)
 
-    def _remove_pod(self, pod: FakePod, replace: bool) -> None:
+    def _remove_pod(self, pod: FakePod, replace: bool, stop_after_s: float = 0.0) -> None:
+        """The object goes now; the kubelet stops the container `stop_after_s` later (a force delete)."""
         pod.deleted = True
-        pod.kill_all()
         del self.pods[pod.name]
         self._emit_pod("DELETED", pod)
-        self._event("Pod", pod.name, "Killing", "Stopping container main")
+        if stop_after_s:
+            self.loop.call_later(stop_after_s, self._stop_container, pod)
+        else:
+            self._stop_container(pod)
         if replace:
-            labels = pod.obj["metadata"]["labels"]
-            dgd = self.dgds[labels[GRAPH]]
-            self._add_pod(dgd, labels[COMPONENT], labels[COMPONENT_TYPE], pod.obj["spec"]["containers"][0])
+            self._replace(pod)
+        self._update_dgd_status()
+
+    def _stop_container(self, pod: FakePod) -> None:
+        self._event("Pod", pod.name, "Killing", "Stopping container main", uid=pod.uid)
+        pod.kill_all()
+
+    def _replace(self, pod: FakePod) -> None:
+        labels = pod.obj["metadata"]["labels"]
+        dgd = self.dgds[labels[GRAPH]]
+        self._add_pod(dgd, labels[COMPONENT], labels[COMPONENT_TYPE], pod.obj["spec"]["containers"][0])
+
+    def _terminate_gracefully(self, pod: FakePod) -> None:
+        """Terminating (replacement created at once), container stopped and seen terminated, then the object goes."""
+        pod.deleted = True
+        pod.ready = False
+        pod.obj["metadata"]["deletionTimestamp"] = _now()
+        self._emit_pod("MODIFIED", pod)
+        self._replace(pod)
+        self._stop_container(pod)
+        pod.terminated = {"exitCode": 137, "reason": "Error", "finishedAt": _now()}
+        self._emit_pod("MODIFIED", pod)
+        self.loop.call_later(self.kubelet_lag_s, self._forget, pod)
+
+    def _forget(self, pod: FakePod) -> None:
+        self.pods.pop(pod.name, None)
+        self._emit_pod("DELETED", pod)
         self._update_dgd_status()
 
     async def delete_pod(self, req: web.Request) -> web.Response:
@@ -466,7 +504,10 @@ class FakeApiServer:
         if pod is None:
             return _status(404, "NotFound", f'pods "{req.match_info["name"]}" not found')
         obj = json.loads(json.dumps(pod.obj))
-        self._remove_pod(pod, replace=True)
+        if int(req.query.get("gracePeriodSeconds", "30")) == 0:
+            self._remove_pod(pod, replace=True, stop_after_s=self.kubelet_lag_s)
+        else:
+            self._terminate_gracefully(pod)
         return web.json_response(obj)
 
     async def pod_log(self, req: web.Request) -> web.StreamResponse:

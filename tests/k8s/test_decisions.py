@@ -133,6 +133,31 @@ def test_judgements_say_what_was_seen():
     assert not d.judge_process_kill({"target": "p", "processes": [], "patterns": ["x"]}, {})[0]
 
 
+def test_a_force_delete_takes_effect_only_once_the_container_was_seen_stopping():
+    before = {"target": "p", "uid": "u1"}
+    gone = {"gone_ns": 5, "replacement": "p2", "replacement_uid": "u2", "ready_ns": 9}
+    ok, detail = d.judge_pod_delete(before, {**gone, "after": {"grace_period_s": 0, "container_stopped_ns": None}})
+    assert not ok and "force-deleted (grace 0) but its container was not seen stopping" in detail
+    killing = {"runner_ns": 6, "message": "Stopping container main"}
+    ok, detail = d.judge_pod_delete(before, {**gone, "after": {"grace_period_s": 0, "container_stopped_ns": 6,
+                                                               "killing_event": killing}})
+    assert ok and "kubelet stopped the container (Stopping container main)" in detail
+    assert d.judge_pod_delete(before, {**gone, "after": {"grace_period_s": 30}})[0]  # the kubelet confirmed the delete
+
+
+def test_killing_events_and_terminated_containers_are_found_after_the_fault():
+    event = {"reason": "Killing", "message": "Stopping container main",
+             "involvedObject": {"kind": "Pod", "name": "g-decode-abc", "uid": "u1"}}
+    assert d.killed_pod(event) == "u1"
+    assert d.killed_pod({**event, "reason": "Pulled"}) is None
+    assert d.killed_pod({"reason": "Killing", "regarding": {"kind": "Pod", "name": "g-decode-abc"}}) == "g-decode-abc"
+    history = [{"runner_ns": 1, "containers": {"main": {"state": {"terminated": {"exitCode": 1}}}}},
+               {"runner_ns": 5, "containers": {"main": {"state": {"running": {}}}}},
+               {"runner_ns": 7, "containers": {"main": {"state": {"terminated": {"exitCode": 137}}}}}]
+    assert d.container_terminated_ns(history, "main", 3) == 7  # the earlier crash is not this fault's
+    assert d.first_after([{"runner_ns": 2}, {"runner_ns": 8}], 3) == {"runner_ns": 8}
+
+
 def test_a_restart_count_that_was_already_up_is_not_a_restart():
     procs = {"target": "p", "processes": [{"pid": 7}], "before": {"restart_count": 2}}
     after = {"signal_results": {"7": "sent"}, "after": {"restart_count": 2}}

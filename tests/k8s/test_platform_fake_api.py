@@ -71,6 +71,11 @@ def test_pod_delete_lifecycle_with_evidence_and_result_tree(fake_cluster, tmp_pa
     assert stamps[0]["injected_ns"] <= a["gone_ns"] <= a["ready_ns"]
     assert a["replacement"] not in decode and a["replacement"].startswith(dep.name)
     assert f"UID {before[0]['uid']} gone" in a["detail"]
+    # a force delete: the object goes first, the kubelet stops the container later, and both are recorded
+    stopped = a["after"]
+    assert stopped["grace_period_s"] == 0 and stopped["killing_event"]["message"] == "Stopping container main"
+    assert a["gone_ns"] < stopped["container_stopped_ns"] == stopped["killing_event"]["runner_ns"]
+    assert "kubelet stopped the container (Stopping container main)" in a["detail"]
     assert count is not None and count >= 1  # the probe request went through the runner's port-forward
     assert server.dgds == {} and server.pods == {}
     assert set(server.requests) <= DOCUMENTED_CALLS
@@ -91,6 +96,26 @@ def test_pod_delete_lifecycle_with_evidence_and_result_tree(fake_cluster, tmp_pa
     dgd = yaml.safe_load((tree / "DynamoGraphDeployment" / f"{dep.name}.yaml").read_text())
     assert dgd["applied"]["metadata"]["labels"]["dynamo-ft-runner/run-id"] == "t1"
     assert dgd["status_history"][-1]["status"]["state"] == "successful"
+
+
+def test_a_graceful_pod_delete_sees_the_container_terminated_before_the_object_goes(fake_cluster, tmp_path):
+    fake_cluster()
+    tree = tmp_path / "t1" / "s"
+
+    async def main():
+        _, dep = await _deploy("mocker-agg-tp-1-dp-2-decode_worker_pod", tree, _config(pod_delete_grace_period_s=5))
+        target = dep.replicas("decode")[:1]
+        before = await dep.snapshot("decode", target)
+        await dep.inject("decode_worker_pod", "pod", "decode", target)
+        after = await dep.await_effect("decode_worker_pod", "pod", "decode", before, 20)
+        await dep.teardown(10)
+        return after
+
+    (a,) = asyncio.run(main())
+    assert a["took_effect"], a["detail"]
+    stopped = a["after"]
+    assert stopped["container_terminated_ns"] and stopped["container_terminated_ns"] <= a["gone_ns"]
+    assert stopped["killing_event"] and a["ready_ns"]
 
 
 def test_sigkill_of_the_worker_process_restarts_the_container(fake_cluster, tmp_path):
