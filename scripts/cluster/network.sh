@@ -24,6 +24,9 @@ network_up() {
     ip addr add "$NODE_IP/${POD_CIDR#*/}" dev "$BRIDGE"
   fi
   ip link set "$BRIDGE" up
+  # the Service range lives behind the bridge for the host too: host -> ClusterIP leaves with the
+  # bridge's address, and an address nobody serves never falls through to the default route
+  ip route replace "$SERVICE_CIDR" dev "$BRIDGE" src "$NODE_IP"
   sysctl -qw net.ipv4.ip_forward=1 net.bridge.bridge-nf-call-iptables=1 \
     fs.inotify.max_user_instances=8192 fs.inotify.max_user_watches=524288
   firewall_up

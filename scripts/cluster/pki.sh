@@ -33,7 +33,8 @@ pki_all() {
 }
 
 kubeconfig() {  # kubeconfig NAME SERVER: $STATE/NAME.kubeconfig with the NAME client certificate
-  local name=$1 server=$2 out="$STATE/$name.kubeconfig"
+  local name=$1 server=$2
+  local out="$STATE/$name.kubeconfig"
   cat >"$out" <<EOF
 apiVersion: v1
 kind: Config
