@@ -30,7 +30,7 @@ def chart_values(image: str, bucket: str, s3: dict, secret: str, scenarios: list
             "scenarios": scenarios,
             "load": {"client": "legacy"},
             "deployment": {"startup_timeout_s": STARTUP_TIMEOUT_S, "teardown_timeout_s": 30},
-            "kubernetes": {"image": "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.6.1", "access": "service"},
+            "kubernetes": {"image": "nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.6.1"},
             "s3": {"bucket": bucket, "endpoint": s3["pod_endpoint"], "region": "us-east-1",
                    "addressing_style": "path"},
         },

@@ -68,7 +68,9 @@ class Kube:
 
     def can_i(self, who: str, verb: str, resource: str, namespace: str | None) -> bool:
         scope = ["-n", namespace] if namespace else ["--all-namespaces"]
-        proc = self.run("auth", "can-i", verb, resource, "--as", who, *scope, check=False)
+        resource, _, sub = resource.partition("/")  # kubectl reads pods/exec as the pod named "exec"
+        sub_arg = [f"--subresource={sub}"] if sub else []
+        proc = self.run("auth", "can-i", verb, resource, *sub_arg, "--as", who, *scope, check=False)
         return proc.stdout.strip() == "yes"
 
 
@@ -111,7 +113,10 @@ def dgd_crd(kube: Kube) -> str:
         missing(f"the DGD CRD is not at {crd} (the ../shared reference folder)")
     if not kube.exists("crd", "dynamographdeployments.nvidia.com", "default"):
         kube.run("apply", "--server-side", "-f", str(crd))
-    kube.run("wait", "--for", "condition=Established", "crd/dynamographdeployments.nvidia.com", "--timeout", "60s")
+    wait_for("the DGD CRD to be established", lambda: any(
+        c["type"] == "Established" and c["status"] == "True"
+        for c in kube.json("get", "crd", "dynamographdeployments.nvidia.com").get("status", {}).get("conditions") or []),
+        60)
     return "v1beta1"
 
 
