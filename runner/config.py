@@ -106,6 +106,13 @@ class LocalConfig(Strict):
     speedup_ratio: PositiveFloat = Field(1.0, description="Mocker --speedup-ratio.")
 
 
+# Ports the Dynamo operator fixes (its probes, Service and DYN_* env use them); once configurable here.
+OPERATOR_PORTS = {
+    "frontend_port": "the operator serves the frontend on 8000 (DYN_HTTP_PORT) with its probes and Service there",
+    "worker_metrics_port": "the operator sets the workers' system port (DYN_SYSTEM_PORT, /metrics) to 9090",
+}
+
+
 class KubernetesConfig(Strict):
     namespace: str = Field("default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     api_version: ApiVersion = "v1beta1"
@@ -123,10 +130,6 @@ class KubernetesConfig(Strict):
         description="How load reaches the frontend: its Service DNS name (in-cluster), a port-forward the runner "
         "opens (workstation; lower fidelity), or auto (service when FT_RUNNER_IN_CLUSTER=1).",
     )
-    frontend_port: int = Field(8000, ge=1, le=65535, description="Frontend HTTP port (operator default 8000).")
-    worker_metrics_port: int = Field(
-        9090, ge=1, le=65535, description="Worker system port serving /metrics (operator DYN_SYSTEM_PORT, 9090)."
-    )
     mocker_model: str = Field(
         "Qwen/Qwen3-0.6B",
         description="Model (HF id or a path inside the image) the mocker reads its tokenizer and config from in "
@@ -136,7 +139,8 @@ class KubernetesConfig(Strict):
         None,
         pattern=r"^(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})\.(0|[1-9][0-9]{0,3})$",
         description="Dynamo runtime version (MAJOR.MINOR.PATCH) of the image; required when the image tag "
-        "is not a semantic version (DGD admission rejects it otherwise).",
+        "is not a semantic version such as 1.6.1 or 1.6.1-rc1 (a digest pin is ignored; DGD admission rejects it "
+        "otherwise).",
     )
     hf_token_secret: str | None = Field(
         None, description="Secret exposed as env (envFrom) to every component, e.g. one holding HF_TOKEN."
@@ -165,6 +169,13 @@ class KubernetesConfig(Strict):
         description="How long a killed engine child must stay a zombie, with no container restart, before the "
         "fault is judged to have left a zombie (a parent that reaps it, or exits, needs a moment).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ports_are_the_operators(cls, data):
+        for key in OPERATOR_PORTS.keys() & (data.keys() if isinstance(data, dict) else set()):
+            raise ValueError(f"kubernetes.{key} cannot be set: {OPERATOR_PORTS[key]}; remove it from the config")
+        return data
 
 
 class ProbeConfig(Strict):

@@ -44,6 +44,8 @@ NAME_TERMINATOR = "--"
 MIN_NAME_HEAD = 10  # enough of "<run id>-<scenario>" to tell runs apart by eye
 MIN_DGD_NAME = MIN_NAME_HEAD + len(NAME_TERMINATOR) + NAME_HASH_LEN
 MAX_NAMESPACE = LABEL_VALUE_MAX - 1 - MIN_DGD_NAME
+FRONTEND_PORT = 8000  # the operator's DYN_HTTP_PORT: its frontend probes and Service use it
+WORKER_SYSTEM_PORT = 9090  # the operator's DYN_SYSTEM_PORT: a worker's /metrics and health
 DYNAMO_RUNTIME_VERSION = "1.6.1"
 RUNTIME_IMAGE = {
     "vllm": "nvcr.io/nvidia/ai-dynamo/vllm-runtime",
@@ -368,7 +370,7 @@ def template_values(scenario: Scenario, ident: Identity, api_version: str) -> di
         "worker_resources": shape(k8s.worker_resources, gpus, k8s.gpu_resource),
         "frontend_resources": shape(k8s.frontend_resources, 0, k8s.gpu_resource),
         "pod_spec_extra": pod_spec_extra,
-        "frontend_port": k8s.frontend_port,
+        "frontend_port": FRONTEND_PORT,
     }
 
 

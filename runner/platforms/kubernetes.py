@@ -27,6 +27,8 @@ from runner.platforms.base import PlatformError
 from runner.platforms.k8s_api import KubeApi, load_client
 from runner.platforms.k8s_observe import LogFollower, PortForwarder, Watcher
 from runner.render import (
+    FRONTEND_PORT,
+    WORKER_SYSTEM_PORT,
     api_version_of,
     expected_replicas,
     owner_reference_from_env,
@@ -203,9 +205,9 @@ class KubernetesDeployment:
     @property
     def endpoints(self) -> list[str]:
         if use_service(self.k8s.access):
-            return [service_url(self.name, self.frontend_component, self.k8s.namespace, self.k8s.frontend_port)]
+            return [service_url(self.name, self.frontend_component, self.k8s.namespace, FRONTEND_PORT)]
         if self.forwarder is None:
-            self.forwarder = PortForwarder(self.api, self._pick_frontend, self.k8s.frontend_port)
+            self.forwarder = PortForwarder(self.api, self._pick_frontend, FRONTEND_PORT)
         return [self.forwarder.url]
 
     @property
@@ -342,7 +344,7 @@ class KubernetesDeployment:
 
     async def _scrape(self, pod: dict) -> None:
         role = d.role_of_pod(pod, self.component_roles)
-        port = self.k8s.frontend_port if role == "frontend" else self.k8s.worker_metrics_port
+        port = FRONTEND_PORT if role == "frontend" else WORKER_SYSTEM_PORT
         name = d.pod_name(pod)
         now = time.time_ns()
         try:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
+from pydantic import ValidationError
 
 from runner.catalog import catalog
 from runner.cli import main
@@ -151,6 +152,19 @@ def test_owner_reference_is_the_runner_pod_in_the_same_namespace():
     dgd = render_dgd(plan("mocker-agg-tp-1-dp-1-none", _config()), "r", owner_reference_from_env("ft", env))
     assert dgd["metadata"]["ownerReferences"][0]["uid"] == "1234-uid"
     assert dgd["metadata"]["labels"][RUNNER_POD_LABEL] == "1234-uid"  # what the reaper selects on
+
+
+@pytest.mark.parametrize("key, port", [("frontend_port", "8000"), ("worker_metrics_port", "9090")])
+def test_the_operators_ports_cannot_be_configured(key, port):
+    with pytest.raises(ValidationError, match=rf"kubernetes.{key} cannot be set: .*{port}.*; remove it from the config"):
+        RunConfig(platform="kubernetes", kubernetes={key: 8000})
+
+
+def test_the_frontend_listens_on_the_operators_port():
+    beta = render_dgd(plan("mocker-agg-tp-1-dp-1-none", _config()), run_id="r")
+    alpha = render_dgd(plan("mocker-agg-tp-1-dp-1-none", _config(api_version="v1alpha1")), run_id="r")
+    for container in (_workers(beta)["Frontend"], alpha["spec"]["services"]["Frontend"]["extraPodSpec"]["mainContainer"]):
+        assert container["args"][container["args"].index("--http-port") + 1] == "8000"
 
 
 def test_non_semver_image_without_override_is_a_user_error():
