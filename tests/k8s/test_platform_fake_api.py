@@ -213,6 +213,14 @@ def test_forbidden_create_is_a_user_error_naming_the_right(fake_cluster, tmp_pat
         asyncio.run(make_platform(config).deploy(plan("mocker-agg-tp-1-dp-1-none", config), tmp_path / "r" / "s"))
 
 
+def test_preflight_refuses_a_namespace_too_long_for_the_operators_label_before_any_api_call(fake_cluster):
+    server = fake_cluster(namespace="n" * 43)
+    config = RunConfig(platform="kubernetes", run_id="t1", kubernetes={"namespace": "n" * 43})
+    with pytest.raises(UserError, match="use a namespace of at most 42 characters"):
+        make_platform(config).preflight([plan("mocker-agg-tp-1-dp-1-none", config)])
+    assert server.requests == []
+
+
 def test_unreachable_api_server_is_a_user_error(fake_cluster, tmp_path, monkeypatch):
     import socket
 
