@@ -5,7 +5,10 @@ pods/log (incl. follow and previous), pods/exec and pods/portforward (websocket,
 pods/proxy. A tiny "operator" turns a DGD into pods (labels as the real operator sets
 them) and replaces deleted pods; a tiny "kubelet" runs each pod's main container as a REAL local
 process (a sleeping python whose argv carries the pod's unique module name) and restarts it when it
-dies, with restartCount and lastState like the real one. Exec runs the requested command with a
+dies, with restartCount and lastState like the real one. A pod delete with grace 0 removes the object at
+once and the "kubelet" stops the container (Killing event) a moment later; with a grace period the pod is
+Terminating and its container terminated before the object goes. `fail_dgd` makes the "operator" mark
+every DGD failed with that message, as the real one does when a child object is invalid. Exec runs the requested command with a
 real `sh` on this machine, but the output and any `kill` are confined to the pod's own processes,
 which is what a pod's PID namespace gives. An optional Role (`allowed`) answers 403 to other verbs.
 """
