@@ -4,6 +4,7 @@ fake API server: the same result tree as the local platform, plus the Kubernetes
 from __future__ import annotations
 
 import json
+import time
 
 from runner.config import RunConfig
 from runner.orchestrator import run_suite
@@ -53,3 +54,17 @@ def test_faults_json_keeps_the_restart_count_before_and_after_apart(fake_cluster
     assert evidence["before"]["restart_count"] == 0 and evidence["after"]["restart_count"] == 1
     assert evidence["before"]["processes"][0]["pid"] in evidence["pids"]
     assert evidence["after"]["last_state"]["terminated"]["exitCode"] == 137
+
+
+def test_a_dgd_the_operator_failed_is_an_error_with_its_reason_not_a_startup_timeout(fake_cluster, tmp_path):
+    fake_cluster(fail_dgd="spec.components[0]: label value too long")
+    name = "mocker-agg-tp-1-dp-1-none"
+    config = RunConfig(platform="kubernetes", run_id="k8s-fail", output=tmp_path, scenarios=[name],
+                       load={"client": "legacy"}, deployment={"startup_timeout_s": 600},
+                       kubernetes={"namespace": "ft", "access": "port-forward", "poll_interval_s": 0.05})
+    started = time.monotonic()
+    run_suite(config, ProgressUI())
+    summary = json.loads((tmp_path / "k8s-fail" / name / "summary.json").read_text())
+    assert time.monotonic() - started < 60
+    assert summary["verdict"] == "ERROR"
+    assert "ReconcileFailed: spec.components[0]: label value too long" in json.dumps(summary["reasons"])
