@@ -55,7 +55,7 @@ RUNTIME_IMAGE = {
     "mocker": "nvcr.io/nvidia/ai-dynamo/vllm-runtime",
 }
 # what the operator parses a runtime version from: semver with an optional pre-release (1.6.1-rc1)
-SEMVER_TAG = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$")
+SEMVER_TAG = re.compile(r"^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$")
 ROLES = ("frontend", "decode", "prefill")
 
 
@@ -118,6 +118,13 @@ def image_tag(image: str) -> str | None:
     return last.split(":", 1)[1] if ":" in last else None
 
 
+def is_semver(tag: str) -> bool:
+    """MAJOR.MINOR.PATCH with an optional pre-release; numbers have no leading zeros (semver 2.0.0)."""
+    match = SEMVER_TAG.match(tag)
+    identifiers = (match.group(4) or "").split(".") if match else []
+    return bool(match) and not any(i.isdigit() and len(i) > 1 and i[0] == "0" for i in identifiers)
+
+
 def runtime_version_for(image: str, override: str | None) -> str | None:
     """runtimeVersionOverride to set: the configured one, else None when the tag is semver.
 
@@ -128,7 +135,7 @@ def runtime_version_for(image: str, override: str | None) -> str | None:
     if override:
         return override
     tag = image_tag(image)
-    if tag and SEMVER_TAG.match(tag):
+    if tag and is_semver(tag):
         return None
     raise UserError(
         f"image {image!r} has no semantic-version tag, which DGD admission rejects; set "

@@ -103,6 +103,7 @@ DIGEST = "sha256:" + "ab" * 32
 
 
 @pytest.mark.parametrize("image", ["ft.local/dynamo-mocker:1.6.1-rc1", "localhost:5000/dynamo:1.6.1",
+                                   "ft.local/dynamo-runtime:1.6.1-3f9a0c2e1b7d", "ft.local/dynamo-runtime:1.6.1-0",
                                    f"nvcr.io/nvidia/ai-dynamo/vllm-runtime:1.6.1@{DIGEST}", "my/dynamo:v1.6.1-rc.2"])
 def test_tags_the_operator_parses_need_no_runtime_version_override(image):
     for api in ("v1beta1", "v1alpha1"):
@@ -113,7 +114,8 @@ def test_tags_the_operator_parses_need_no_runtime_version_override(image):
         assert image in json.dumps(dgd)  # the digest pin is kept on the pods
 
 
-@pytest.mark.parametrize("image", [f"my/dynamo@{DIGEST}", "my/dynamo:latest", "my/dynamo:1.6", "localhost:5000/dynamo"])
+@pytest.mark.parametrize("image", [f"my/dynamo@{DIGEST}", "my/dynamo:latest", "my/dynamo:1.6", "localhost:5000/dynamo",
+                                   "my/dynamo:1.6.1-01", "my/dynamo:01.6.1", "my/dynamo:1.6.1_rc1"])
 def test_images_without_a_parseable_version_still_need_the_override(image):
     with pytest.raises(UserError, match="set kubernetes.runtime_version_override"):
         render_dgd(plan("mocker-agg-tp-1-dp-1-none", _config("v1beta1", image=image)), run_id="r1")
