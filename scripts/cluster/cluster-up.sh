@@ -35,6 +35,12 @@ check_host() {
   [ -x /usr/lib/cni/bridge ] || die "CNI plugins missing: run scripts/cluster/install-host-deps.sh"
 }
 
+write_if_changed() {  # write_if_changed FILE < content: kube-proxy exits when its config file changes
+  local tmp; tmp=$(mktemp)
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+}
+
 running() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
 
 daemon() {  # daemon NAME CMD...: start CMD in the background unless it runs; log in $LOGS/NAME.log
@@ -100,8 +106,8 @@ start_control_plane() {
 start_containerd() {
   mkdir -p "$STATE/containerd" "$STATE/cni/net.d"
   sed -e "s|@STATE@|$STATE|g" -e "s|@RUN@|$RUN|g" -e "s|@PAUSE@|ft.local/pause:$PAUSE_VERSION|" \
-    "$here/containerd.toml" >"$STATE/containerd/config.toml"
-  cni_config >"$STATE/cni/net.d/10-ft-runner.conflist"
+    "$here/containerd.toml" | write_if_changed "$STATE/containerd/config.toml"
+  cni_config | write_if_changed "$STATE/cni/net.d/10-ft-runner.conflist"
   daemon containerd "$CTR_BIN/containerd" --config "$STATE/containerd/config.toml"
   await containerd 60 "$CTR_BIN/ctr" --address "$CTR_SOCK" version
 }
@@ -120,9 +126,9 @@ import_images() {
 start_kubelet() {
   mkdir -p "$STATE/kubelet"
   printf 'nameserver %s\nsearch svc.cluster.local cluster.local\noptions ndots:5\n' "$DNS_SERVICE_IP" \
-    >"$STATE/kubelet/resolv.conf"
+    | write_if_changed "$STATE/kubelet/resolv.conf"
   sed -e "s|@STATE@|$STATE|g" -e "s|@RUN@|$RUN|g" -e "s|@PKI@|$PKI|g" -e "s|@DNS@|$DNS_SERVICE_IP|g" \
-    -e "s|@NODE_IP@|$NODE_IP|g" "$here/kubelet.yaml" >"$STATE/kubelet/config.yaml"
+    -e "s|@NODE_IP@|$NODE_IP|g" "$here/kubelet.yaml" | write_if_changed "$STATE/kubelet/config.yaml"
   daemon kubelet "$K8S_BIN/kubelet" --config "$STATE/kubelet/config.yaml" \
     --kubeconfig "$STATE/kubelet.kubeconfig" --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" \
     --root-dir "$STATE/kubelet/root" --v 1
@@ -131,7 +137,7 @@ start_kubelet() {
 
 start_proxy() {
   sed -e "s|@STATE@|$STATE|g" -e "s|@POD_CIDR@|$POD_CIDR|g" -e "s|@NODE_IP@|$NODE_IP|g" \
-    -e "s|@NODE@|$NODE_NAME|g" "$here/kube-proxy.yaml" >"$STATE/kube-proxy.yaml"
+    -e "s|@NODE@|$NODE_NAME|g" "$here/kube-proxy.yaml" | write_if_changed "$STATE/kube-proxy.yaml"
   daemon kube-proxy "$K8S_BIN/kube-proxy" --config "$STATE/kube-proxy.yaml" --v 1
   await kube-proxy 60 curl -fsS http://127.0.0.1:10256/healthz
 }

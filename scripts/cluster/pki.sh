@@ -35,7 +35,7 @@ pki_all() {
 kubeconfig() {  # kubeconfig NAME SERVER: $STATE/NAME.kubeconfig with the NAME client certificate
   local name=$1 server=$2
   local out="$STATE/$name.kubeconfig"
-  cat >"$out" <<EOF
+  write_if_changed "$out" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
