@@ -233,12 +233,15 @@ async def run_scenario(scenario: Scenario, platform, tree: Path, run_id: str,
 
 async def _execute(scenario: Scenario, platform, tree: Path, ui: ProgressUI, observed: Observed) -> None:
     cfg = scenario.config
-    deployment = None
+    deployment = load = None
     applied = time.time_ns()
     try:
         ui.phase("deploying")
         log.info("Starting deployment %s", scenario.entry.deployment_name)
         deployment = await platform.deploy(scenario, tree)
+        if not scenario.is_overflow:
+            load = make_load(scenario, load_spec(scenario, deployment), tree)
+            await load.prepare()  # the load generator starts up while the deployment does
         await deployment.wait_ready(cfg.deployment.startup_timeout_s)
         observed.startup_s = round((time.time_ns() - applied) / 1e9, 3)
         log.info("Deployment ready: model listed and a probe request succeeded after %.3f s", observed.startup_s)
@@ -247,7 +250,7 @@ async def _execute(scenario: Scenario, platform, tree: Path, ui: ProgressUI, obs
         if scenario.is_overflow:
             await _overflow_phases(scenario, deployment, tree, ui, observed)
         else:
-            await _load_with_fault(scenario, deployment, tree, ui, observed)
+            await _load_with_fault(scenario, deployment, load, ui, observed)
         ui.phase("collecting")
         await deployment.stop_observing()
         observed.frontend_requests = await deployment.frontend_request_count()
@@ -262,6 +265,8 @@ async def _execute(scenario: Scenario, platform, tree: Path, ui: ProgressUI, obs
         if observed.startup_s is None:
             observed.startup_reason = f"not ready: {exc}"
     finally:
+        if load is not None:
+            await asyncio.shield(load.discard())
         if deployment is not None:
             ui.phase("tearing down")
             try:
@@ -307,9 +312,8 @@ def make_load(scenario: Scenario, spec: LoadSpec, out_dir: Path, phase: str = "l
     return AiperfLoad(spec, out_dir, phase)
 
 
-async def _load_with_fault(scenario: Scenario, deployment, tree: Path, ui: ProgressUI, observed: Observed) -> None:
-    spec = load_spec(scenario, deployment)
-    load = make_load(scenario, spec, tree)
+async def _load_with_fault(scenario: Scenario, deployment, load, ui: ProgressUI, observed: Observed) -> None:
+    spec, tree = load.spec, load.out_dir
     total = spec.clients * spec.requests_per_client
     ui.phase(f"load: {spec.clients} {scenario.load.client} client(s) x {spec.requests_per_client} requests")
     log.info("Starting load: %s", json.dumps(spec.__dict__, default=str))

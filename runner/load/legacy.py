@@ -34,6 +34,12 @@ class LegacyLoad:
         self.progress = Progress()
         self._rng = random.Random(spec.seed)
 
+    async def prepare(self) -> None:
+        """Nothing to start ahead of time: the in-process client sends its first request in ms."""
+
+    async def discard(self) -> None:
+        """Nothing was started by prepare()."""
+
     async def run(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         timeout = aiohttp.ClientTimeout(total=self.spec.request_timeout_s)
