@@ -82,6 +82,6 @@ def test_pod_delete_takes_effect_and_is_replaced(name, tmp_path):
 def test_process_signal_is_real_and_the_container_restarts(name, role, tmp_path):
     (after,), tree = _run(name, tmp_path, role, "process")
     assert after["took_effect"], after["detail"]
-    assert after["restart_count"] >= 1 and after["ready_ns"], after["detail"]
+    assert after["after"]["restart_count"] >= 1 and after["ready_ns"], after["detail"]
     pods = list((tree / ("Frontend" if role == "frontend" else role)).glob("*.previous.log"))
     assert pods, "the previous container's log was collected"
