@@ -4,6 +4,10 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
+if ! go version >/dev/null 2>&1; then
+  echo "cluster-build: Go >= 1.26 is needed to build the cluster from the Go module proxy (go not found)" >&2
+  exit 2
+fi
 mkdir -p "$CLUSTER_CACHE/images"
 step() { echo "[cluster-build $(date +%T)] $*"; }
 

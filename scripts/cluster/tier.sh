@@ -8,6 +8,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 . "$here/versions.sh"
 
+# Go is often installed outside the default PATH of a non-login shell (CI): look there too.
+export PATH="$PATH:/usr/local/go/bin:$HOME/go/bin"
+
 go_ok() {
   local v
   v=$(go env GOVERSION 2>/dev/null) || return 1

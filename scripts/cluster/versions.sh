@@ -11,3 +11,5 @@ VERSITYGW_VERSION=v1.8.0
 PAUSE_VERSION=3.10.2
 CLUSTER_CACHE=${FT_CLUSTER_CACHE:-/var/cache/ft-runner-cluster}
 CLUSTER_STATE=${FT_CLUSTER_STATE:-/var/lib/ft-runner-cluster}
+# Go is often installed outside the default PATH of a non-login shell (CI): look there too.
+export PATH="$PATH:/usr/local/go/bin"
