@@ -94,6 +94,7 @@ test-cluster: setup-test
 	bash scripts/cluster/install-host-deps.sh
 	eval "$$(bash scripts/cluster/cluster-up.sh | tail -n1)" && \
 	  FT_CLUSTER_REQUIRED=1 FT_CLUSTER_RUNNER_IMAGE=$$(bash scripts/cluster/runner-image.sh) \
+	  FT_CLUSTER_DYNAMO_IMAGE=$$(bash scripts/cluster/dynamo-image.sh) \
 	  bash scripts/run-tests.sh -m cluster tests/cluster $(PYTEST_ARGS)
 
 clean:

@@ -8,6 +8,7 @@
 # Users build with the Dockerfile's default base (the official Python slim image) instead.
 #
 #   scripts/build-image-ci.sh [IMAGE_TAG]        (default dynamo-ft-runner:ci)
+# DOCKERFILE and CONTEXT build another image of ours on the same base (scripts/cluster/dynamo-image.sh).
 # Prints the seconds each step took. Needs root, docker.io and debootstrap
 # (scripts/install-system-test-deps.sh installs both).
 set -euo pipefail
@@ -75,6 +76,7 @@ make_base() {
 total=$SECONDS
 timed "docker daemon" start_dockerd
 timed "base image" make_base
-timed "docker build" "$docker" build --build-arg "BASE_IMAGE=$base" -t "$image" . >&2
+timed "docker build" "$docker" build --build-arg "BASE_IMAGE=$base" -t "$image" \
+  -f "${DOCKERFILE:-Dockerfile}" "${CONTEXT:-.}" >&2
 step "built $image in $((SECONDS - total)) s"
 echo "$image"

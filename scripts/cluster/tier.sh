@@ -29,9 +29,10 @@ bash "$here/install-host-deps.sh" || exit 1
 kubeconfig_line=$(bash "$here/cluster-up.sh" | tee /dev/stderr | tail -n1) || exit 1
 eval "$kubeconfig_line"
 image=$(bash "$here/runner-image.sh") || exit 1
+dynamo_image=$(bash "$here/dynamo-image.sh") || exit 1
 export FT_CLUSTER_REQUIRED=1
 start=$SECONDS
-FT_CLUSTER_RUNNER_IMAGE=$image "$repo/.venv/bin/python" -m pytest -m cluster "$repo/tests/cluster" "$@"
+FT_CLUSTER_RUNNER_IMAGE=$image FT_CLUSTER_DYNAMO_IMAGE=$dynamo_image "$repo/.venv/bin/python" -m pytest -m cluster "$repo/tests/cluster" "$@"
 rc=$?
 echo "cluster tier: pytest exit $rc in $((SECONDS - start)) s"
 [ $rc -eq 5 ] && { echo "cluster tier: no test collected: that is a defect here" >&2; rc=1; }

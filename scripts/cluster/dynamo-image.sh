@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds the mocker's Dynamo runtime image (images/dynamo-mocker.Dockerfile: ai-dynamo 1.6.1 + the
+# tiny model) on the CI base unless cached, imports it into the cluster's containerd, prints its name.
+# Its tag is 1.6.1-<hash>: a semver pre-release, which the operator and our renderer take as 1.6.1.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+. "$here/versions.sh"
+cd "$repo"
+model=${FT_RUNNER_MODEL_DIR:-$HOME/.cache/dynamo-ft-runner/models/tiny-llm}
+[ -f "$model/tokenizer.json" ] || .venv/bin/ft-runner make-model "$model" >&2
+tag=1.6.1-$(cat images/dynamo-mocker.Dockerfile requirements/dynamo-image.txt "$model"/* | sha256sum | cut -c1-10)
+name="ft.local/dynamo-mocker:$tag"
+dir="$CLUSTER_CACHE/dynamo-images"; tar="$dir/$tag.tar"
+mkdir -p "$dir"
+if [ ! -f "$tar" ]; then
+  echo "[dynamo-image] building $name" >&2
+  ctx=$(mktemp -d); trap 'rm -rf "$ctx"' EXIT
+  cp images/dynamo-mocker.Dockerfile requirements/dynamo-image.txt "$ctx/"
+  cp -r "$model" "$ctx/tiny-llm"
+  export FT_DOCKERD_DIR=${FT_DOCKERD_DIR:-/var/tmp/ft-dockerd}
+  rm -f "$FT_DOCKERD_DIR/dockerd.pid"
+  DOCKERFILE="$ctx/dynamo-mocker.Dockerfile" CONTEXT="$ctx" bash scripts/build-image-ci.sh "$name" >/dev/null
+  docker save "$name" -o "$tar.tmp" && mv "$tar.tmp" "$tar"
+  [ -f "$FT_DOCKERD_DIR/dockerd.pid" ] && kill "$(cat "$FT_DOCKERD_DIR/dockerd.pid")" 2>/dev/null || true
+  ls -t "$dir"/*.tar | tail -n +3 | xargs -r rm -f
+fi
+ctr="$CLUSTER_CACHE/containerd-$CONTAINERD_VERSION/ctr --address /run/ft-runner-cluster/containerd.sock -n k8s.io"
+if ! $ctr images ls -q 2>/dev/null | grep -qx "$name"; then
+  echo "[dynamo-image] importing $name" >&2
+  $ctr images import "$tar" >/dev/null 2>&1
+fi
+echo "$name"
