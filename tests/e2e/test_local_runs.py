@@ -144,3 +144,16 @@ def test_single_worker_kill_with_aiperf_is_seen_from_both_sides(run_local):
     assert timings["probe_service_recovery_s"] is not None, timings
     assert timings["probe_service_recovery_resolution_s"] <= 0.1, timings
     assert join["server_only"].get("the probe stream (counted apart from the load)", 0) > 0
+
+
+def test_migration_off_by_name_costs_the_in_flight_requests(run_local):
+    name = "mocker-agg-tp-1-dp-2-decode_worker-migration-off"
+    # 200-token streams (~1.2 s each): several are in flight on the killed worker
+    run = run_local(name, extra=["--client", "legacy", "--streaming", "--output-tokens", "200"])
+    s = run.summary(name)
+    assert s["fault"]["took_effect"] is True, _explain(run)
+    assert s["migration_limit"] == 0 and s["group"] == "mocker-agg-tp-1-dp-2"
+    assert s["migrations"]["migrated"] == 0 and s["migrations"]["metric_total"] in (None, 0), s["migrations"]
+    assert s["after"]["failures"] > 0, "without migration the killed worker's in-flight streams fail"
+    assert s["request_join"]["match_rate"] == 1.0
+    assert "decode_worker-migration-off" in run.proc.stdout  # the group table's row label
