@@ -29,6 +29,7 @@ RECEIVED = "request received"
 COMPLETED = "request completed"
 RESPONSE_SENT = "http response sent"
 MIGRATION = "migration retry scheduled"
+MIGRATION_EXHAUSTED = "migration retries exhausted"  # also logged for every would-be migration at limit 0
 SELECTED = "Selected worker"
 LOG_SUFFIXES = (".log",)
 NOT_REQUEST_LOGS = (".metrics.log",)
@@ -50,6 +51,7 @@ class ServerRequest(msgspec.Struct, gc=False):
     decode_worker: str | None = None
     prefill_worker: str | None = None
     migrations: int = 0
+    migrations_refused: int = 0  # `migration retries exhausted`: the limit (0 when migration is off) was reached
 
     @property
     def counted(self) -> bool:
@@ -137,6 +139,8 @@ def _apply(request: ServerRequest, fields: dict, at_ns: int) -> None:
             request.completed_ns = at_ns
     elif message == MIGRATION:
         request.migrations += 1
+    elif message == MIGRATION_EXHAUSTED:
+        request.migrations_refused += 1
     elif message == SELECTED and request.decode_worker is None:
         request.decode_worker = _text(fields.get("worker_id"))
 

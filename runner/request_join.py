@@ -236,12 +236,13 @@ def migrations(result: Join, metric_total: int | None) -> Migrations:
     out = Migrations(
         migrated=len(migrated), retries=sum(a.server.migrations for a in migrated),
         succeeded=sum(a.record.ok for a in migrated), failed=sum(not a.record.ok for a in migrated),
-        metric_total=metric_total,
+        refused=sum(a.server.migrations_refused for a in result.attempts if a.server), metric_total=metric_total,
     )
     if metric_total is None:
         out.detail = "the frontend exported no migration metric to cross-check against"
-    elif metric_total != out.retries:
-        out.detail = f"the frontend's migration metric says {metric_total}, its log {out.retries} retries"
+    elif metric_total != out.retries + out.refused:
+        out.detail = (f"the frontend's migration metric says {metric_total}, its log {out.retries} retries and "
+                      f"{out.refused} refused")
     return out
 
 

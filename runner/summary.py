@@ -142,8 +142,11 @@ class Migrations(Model):
     retries: int = Field(0, description="Migration retries the frontend logged.")
     succeeded: int = Field(0, description="Migrated requests whose client attempt then succeeded.")
     failed: int = 0
+    refused: int = Field(0, description="Migrations the limit refused (`migration retries exhausted`; every "
+                         "lost stream or dead-instance route when migration is off).")
     metric_total: int | None = Field(
-        None, description="dynamo_frontend_model_migration_total at the last scrape, summed over frontends."
+        None, description="dynamo_frontend_model_migration_total at the last scrape, summed over frontends: "
+        "it counts retries and refusals alike (measured on 1.6.1)."
     )
     detail: str = ""
 

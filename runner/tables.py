@@ -141,8 +141,9 @@ def _frontend_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
     if summary.migrations is not None:
         m = summary.migrations
         metric = f", metric {m.metric_total}" if m.metric_total is not None else ""
-        rows.append(("Migrated Requests", f"{m.migrated} ({m.retries} retries{metric}): {m.succeeded} then "
-                                          f"succeeded, {m.failed} failed" + (f"; {m.detail}" if m.detail else "")))
+        rows.append(("Migrated Requests", f"{m.migrated} ({m.retries} retries, {m.refused} refused by the limit"
+                                          f"{metric}): {m.succeeded} then succeeded, {m.failed} failed"
+                                          + (f"; {m.detail}" if m.detail else "")))
     rows += [(f"Replica {r.replica} ({r.role})", _traffic_text(r)) for r in summary.replicas]
     return rows
 

@@ -184,6 +184,14 @@ def test_migrated_requests_and_their_outcome_are_counted_and_cross_checked():
     assert "says 4" in migrations(joined, metric_total=4).detail
 
 
+def test_migrations_refused_by_a_zero_limit_count_in_the_metric_but_migrate_nothing():
+    lines = served("r1", "a", T0, T0 + 600 * MS, ok=False)
+    lines.insert(1, line(T0 + 100 * MS, "migration retries exhausted", "r1", "a"))
+    joined = join([aiperf_error("a", T0 - MS)], parse_log_lines(lines, "fe").requests)
+    result = migrations(joined, metric_total=1)
+    assert (result.migrated, result.retries, result.refused, result.detail) == (0, 0, 1, "")
+
+
 def test_traffic_per_replica_before_and_after_the_fault():
     fault = T0 + 10 * S
     lines = served("r1", "a", T0, T0 + 300 * MS, worker="111")
