@@ -36,6 +36,8 @@ RECOVERED_AFTER_SUCCESSES = 5
 GATE_POLL_S = 0.02
 DEFAULT_DATASET_ENTRIES = 100
 TIMING_MANAGER_TITLE = b"aiperf timing_manager"
+TIMING_MANAGER_REGISTERED = b"Registered Timing Manager"
+PROFILING_STARTED = b"Phase profiling (profiling) started"
 
 
 def aiperf_executable() -> Path:
@@ -187,7 +189,7 @@ class AiperfLoad:
                 env=_aiperf_env(), preexec_fn=die_with_parent,
             )
         self._procs.add(proc)
-        holding = asyncio.create_task(attempt.gate.hold(proc))
+        holding = asyncio.create_task(attempt.gate.hold(proc, artifact_dir / "logs" / "aiperf.log"))
         tail_task = asyncio.create_task(attempt.tail.follow(proc))
         try:
             await attempt.gate.wait_open(proc)
@@ -260,8 +262,10 @@ def _let_go(attempts: list[_Attempt], rate: float) -> None:
 
 class _Gate:
     """Holds an aiperf process before its first request: its timing manager (the service that issues
-    requests) is stopped with SIGSTOP as soon as it exists and continued by open(). Everything else
-    (service start, tokenizer, dataset) proceeds meanwhile; once open, requests flow within ~0.1 s."""
+    requests) is stopped with SIGSTOP once it has registered with aiperf's controller, and continued by
+    open(). Configuration (tokenizer, dataset) proceeds meanwhile; once open, requests flow within ~0.1 s.
+    Stopped before it registers, it would hold the configuration back too (aiperf configures only
+    after every service has registered)."""
 
     def __init__(self):
         self.is_open = False
@@ -275,9 +279,9 @@ class _Gate:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._stopped_pid, signal.SIGCONT)
 
-    async def hold(self, proc: asyncio.subprocess.Process) -> None:
+    async def hold(self, proc: asyncio.subprocess.Process, aiperf_log: Path) -> None:
         while not self.is_open and proc.returncode is None:
-            pid = _timing_manager_pid(proc.pid)
+            pid = _timing_manager_pid(proc.pid) if _registered(aiperf_log) else None
             if pid is not None:
                 # no await between the check of is_open and the SIGSTOP: open() cannot slip in between
                 with contextlib.suppress(ProcessLookupError):
@@ -292,6 +296,15 @@ class _Gate:
         await asyncio.wait({exited, opened}, return_when=asyncio.FIRST_COMPLETED)
         for task in (exited, opened):
             task.cancel()
+
+
+def _registered(aiperf_log: Path) -> bool:
+    """The timing manager has registered, and profiling has not started yet."""
+    try:
+        text = aiperf_log.read_bytes()
+    except OSError:
+        return False
+    return TIMING_MANAGER_REGISTERED in text and PROFILING_STARTED not in text
 
 
 def _timing_manager_pid(process_group: int) -> int | None:
