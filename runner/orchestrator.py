@@ -507,6 +507,9 @@ def _cross_check(observed: Observed, joined: Join | None) -> CrossCheck:
         return cross
     cross.expected_difference = expected_counter_difference(joined)
     verdict = "as" if cross.difference == cross.expected_difference else "NOT as"
+    if observed.fault is not None and observed.fault.role == "frontend":
+        verdict += (" (a faulted frontend's counts after its last 1 Hz scrape are lost with it, so the counter can "
+                    "fall short by what it served in its last second)")
     cross.detail = (f"{verdict} the request join predicts: the counter counts requests from `request received` on, so "
                     "it misses attempts the frontend refused before its handler (503 model not ready, 404 no worker) "
                     "or that never reached it, and adds the readiness probe and the probe stream")

@@ -25,10 +25,13 @@ from runner.frontend_log import ServerRequest, replica_of_log
 from runner.records import END_CLIENT, END_SERVER, END_START, Record
 from runner.summary import ClockOffset, Migrations, ReplicaTraffic, RequestJoin, TrafficCounts
 
+# Unmatched attempts with no HTTP response and no frontend line (REFUSED, LOST_TAIL) did not reach a
+# frontend's handler; every other unmatched attempt counts against the match rate.
 MATCHED = "matched"
 UNMATCHED = "unmatched"
 REFUSED = "refused before it reached a frontend (connection error, no HTTP response)"
-LOST_TAIL = "sent while the faulted frontend went down: its log tail was lost"
+LOST_TAIL = ("no HTTP response while the faulted frontend was down: the connection was cut before a frontend "
+             "logged it (by the Service or proxy, or with a killed frontend's log tail)")
 NO_ID = "the client record carries no request id"
 NOT_LOGGED = "no frontend log line carries its request id"
 PROBE = "the runner's readiness probe (no request id, before the load)"
@@ -123,7 +126,7 @@ def reached_no_frontend(record: Record) -> bool:
 def _unmatched_reason(record: Record, frontend_fault: FrontendFault | None) -> str:
     if reached_no_frontend(record):
         return REFUSED
-    if frontend_fault and frontend_fault.start_ns <= record.start_ns < frontend_fault.end_ns:
+    if frontend_fault and record.status is None and frontend_fault.start_ns <= record.start_ns < frontend_fault.end_ns:
         return LOST_TAIL
     return NO_ID if not record.request_id else NOT_LOGGED
 
@@ -197,7 +200,7 @@ def join_summary(result: Join) -> RequestJoin:
     attempts = result.attempts
     matched = sum(a.match == MATCHED for a in attempts)
     unmatched = Counter(a.reason for a in attempts if a.match == UNMATCHED)
-    reached = len(attempts) - unmatched.get(REFUSED, 0)
+    reached = len(attempts) - unmatched.get(REFUSED, 0) - unmatched.get(LOST_TAIL, 0)
     ends = Counter(a.record.end_source for a in attempts)
     server = [s for s, _ in result.server_only] + [a.server for a in attempts if a.server]
     summary = RequestJoin(

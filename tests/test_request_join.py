@@ -120,7 +120,9 @@ def test_every_unmatched_attempt_has_a_reason_and_refused_ones_do_not_count_as_r
     reasons = [a.reason for a in joined.attempts]
     assert reasons == [REFUSED, LOST_TAIL, NOT_LOGGED, NO_ID]
     summary = join_summary(joined)
-    assert summary.reached_frontend == 3 and summary.matched == 0 and summary.match_rate == 0.0
+    assert summary.reached_frontend == 2 and summary.matched == 0 and summary.match_rate == 0.0
+    answered = aiperf_error("x-503", T0 + 6 * S)  # an HTTP status arrived: it reached a frontend's handler
+    assert join([answered], [], frontend_fault=fault).attempts[0].reason == NOT_LOGGED
 
 
 def test_frontend_requests_no_client_sent_are_named():

@@ -76,6 +76,11 @@ def test_frontend_kill(run_local):
     assert s["timings"]["infrastructure_recovery_s"] is not None
     assert s["verdict"] in ("PASS", "FAIL"), _explain(run)
     assert s["stage1"]["status"] == "PASS"
+    join = s["request_join"]  # cut connections while the frontend was down never reached one
+    assert join["match_rate"] == 1.0 and set(join["unmatched"]) <= {
+        "refused before it reached a frontend (connection error, no HTTP response)",
+        "no HTTP response while the faulted frontend was down: the connection was cut before a frontend logged it "
+        "(by the Service or proxy, or with a killed frontend's log tail)"}, join
 
 
 def test_disaggregated_prefill_kill(run_local):
