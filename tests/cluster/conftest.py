@@ -97,12 +97,16 @@ def kube() -> Kube:
     return k
 
 
+def image_on_node(variable: str, builder: str) -> str:
+    image = os.environ.get(variable)
+    if not image:
+        missing(f"set {variable} to an image present on the node (scripts/cluster/{builder} builds and imports it)")
+    return image
+
+
 @pytest.fixture(scope="session")
 def runner_image() -> str:
-    image = os.environ.get("FT_CLUSTER_RUNNER_IMAGE")
-    if not image:
-        missing("set FT_CLUSTER_RUNNER_IMAGE to a runner image present on the node (scripts/cluster/runner-image.sh)")
-    return image
+    return image_on_node("FT_CLUSTER_RUNNER_IMAGE", "runner-image.sh")
 
 
 @pytest.fixture(scope="session")

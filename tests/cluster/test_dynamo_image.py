@@ -8,12 +8,11 @@ a Service. What the operator would add (DGD -> pods, Kubernetes discovery) is #1
 from __future__ import annotations
 
 import json
-import os
 import urllib.request
 
 import pytest
 
-from .conftest import missing, wait_for
+from .conftest import image_on_node, wait_for
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
 
@@ -24,10 +23,7 @@ HARDENED = {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "
 
 @pytest.fixture(scope="module")
 def dynamo_image() -> str:
-    image = os.environ.get("FT_CLUSTER_DYNAMO_IMAGE")
-    if not image:
-        missing("set FT_CLUSTER_DYNAMO_IMAGE to the mocker runtime image on the node (scripts/cluster/dynamo-image.sh)")
-    return image
+    return image_on_node("FT_CLUSTER_DYNAMO_IMAGE", "dynamo-image.sh")
 
 
 def container(name: str, image: str, args: list[str], extra_env: list[dict] = ()) -> dict:
