@@ -94,7 +94,7 @@ def test_scenarios(image):
     result = run(image, "scenarios", "--platform", "kubernetes", "--json")
     assert result.returncode == 0, result.stderr
     names = [row["name"] for row in json.loads(result.stdout)]
-    assert names == [e.name for e in select(platform="kubernetes")]
+    assert names == [e.name for e in select(platform="kubernetes", include_migration_variants=True)]
     assert "mocker-agg-tp-1-dp-1-none" in names
 
 
