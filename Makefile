@@ -75,6 +75,7 @@ image: $(STAMPS)/test-system
 bench: setup-test
 	$(BIN)/python bench/bench_analysis.py
 	$(BIN)/python bench/bench_suite.py
+	$(BIN)/python bench/bench_overhead.py
 
 # The one-machine Kubernetes cluster (docs/cluster-testing.md). Builds are cached outside the
 # checkout in $(FT_CLUSTER_CACHE) (default /var/cache/ft-runner-cluster), keyed by version.

@@ -32,6 +32,8 @@ PLURAL = "dynamographdeployments"
 LABEL_PREFIX = "dynamo-ft-runner"
 RUN_LABEL = f"{LABEL_PREFIX}/run-id"
 SCENARIO_LABEL = f"{LABEL_PREFIX}/scenario"
+# JSON log lines: the client<->server request join reads the frontend's and workers' collected logs
+LOG_ENV = {"DYN_LOGGING_JSONL": "1"}
 RUNNER_POD_LABEL = f"{LABEL_PREFIX}/runner-pod-uid"  # the reaper sidecar deletes what carries its pod's UID
 MAX_DGD_NAME = 40  # leaves room for the operator's "<dgd>-<component>-<hash>" children within 63
 # The operator labels DCDs and pods `nvidia.com/dynamo-namespace: <k8s namespace>-<dgd>`, and a label
@@ -370,7 +372,7 @@ def template_values(scenario: Scenario, ident: Identity, api_version: str) -> di
         "prefill_replicas": expected_replicas(entry, "prefill"),
         "migration_limit": scenario.migration_limit,
         "context_limit": scenario.max_model_len,
-        "env": [{"name": k, "value": v} for k, v in sorted(k8s.extra_env.items())],
+        "env": [{"name": k, "value": v} for k, v in sorted({**LOG_ENV, **k8s.extra_env}.items())],
         "hf_token_secret": k8s.hf_token_secret,
         "worker_extra_args": list(k8s.worker_extra_args),
         "frontend_extra_args": list(k8s.frontend_extra_args),

@@ -291,3 +291,12 @@ def test_render_command_rejects_bad_input_with_exit_code_2():
     assert result.exit_code == 2 and "runtime_version_override" in result.output
     result = CliRunner().invoke(main, ["render", "--scenario", "no-such-scenario"])
     assert result.exit_code == 2 and "unknown scenario" in result.output
+
+
+def test_every_component_logs_json_lines_for_the_request_join():
+    dgd = render_dgd(plan("mocker-disagg-prefill-tp-1-decode-tp-1-dp-1-none", _config()), "r")
+    for component in dgd["spec"]["components"]:
+        env = {e["name"]: e.get("value") for e in component["podTemplate"]["spec"]["containers"][0]["env"]}
+        assert env["DYN_LOGGING_JSONL"] == "1", component["name"]
+    dgd = render_dgd(plan("mocker-agg-tp-1-dp-1-none", _config(extra_env={"DYN_LOGGING_JSONL": "0"})), "r")
+    assert {"name": "DYN_LOGGING_JSONL", "value": "0"} in dgd["spec"]["components"][0]["podTemplate"]["spec"]["containers"][0]["env"]
