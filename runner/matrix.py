@@ -96,5 +96,6 @@ def pick(names: list[str] | tuple[str, ...], index: int) -> str:
 
 def catalog_rows() -> list[dict]:
     """The catalog as plain rows, in catalog order (what the chart filters at render time). The
-    -migration-on/off variants are left out until the chart's filter can tell them apart."""
-    return [e.as_row() for e in catalog().values() if e.migration is None]
+    -migration-on/off variants are there so config.scenarios may name them; the chart's matrix
+    filter skips them, as select() does."""
+    return [e.as_row() for e in catalog().values()]

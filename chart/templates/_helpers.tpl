@@ -101,6 +101,7 @@ compares both resolutions).
            (or (not $m.dp) (eq (int $m.dp) (int .dp)))
            (or $m.include_custom_build (not .custom_build))
            (has "kubernetes" .platforms)
+           (kindIs "invalid" .migration)
            (not (has .name $names)) -}}
 {{- $names = append $names .name -}}
 {{- end -}}

@@ -170,6 +170,7 @@ def test_indexed_job_needs_kubernetes_1_29():
         ([], {"backend": "vllm", "tp": 2, "failures": ["decode_worker", "prefill_worker_pod"]}),
         ([], {"backend": "vllm", "mode": "agg", "failures": ["none"], "include_custom_build": True}),
         (["vllm-agg-tp-1-dp-1-none", "mocker-agg-tp-1-dp-1-none"], {"backend": "vllm", "failures": ["none"]}),
+        (["mocker-agg-tp-1-dp-2-decode_worker-migration-off"], {"backend": "mocker", "failures": ["decode_worker"]}),
     ],
 )
 def test_helm_resolves_a_matrix_as_the_runner_does(names, matrix):
