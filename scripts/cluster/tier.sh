@@ -26,8 +26,10 @@ fi
 was_up=0
 [ -f /run/ft-runner-cluster/kube-apiserver.pid ] && kill -0 "$(cat /run/ft-runner-cluster/kube-apiserver.pid)" 2>/dev/null && was_up=1
 bash "$here/install-host-deps.sh" || exit 1
-kubeconfig_line=$(bash "$here/cluster-up.sh" | tee /dev/stderr | tail -n1) || exit 1
-eval "$kubeconfig_line"
+# (not `tee /dev/stderr`: reopening a stderr that is a log file truncates it)
+up_log=$(mktemp); trap 'rm -f "$up_log"' EXIT
+bash "$here/cluster-up.sh" | tee "$up_log" || exit 1
+eval "$(tail -n1 "$up_log")"
 image=$(bash "$here/runner-image.sh") || exit 1
 dynamo_image=$(bash "$here/dynamo-image.sh") || exit 1
 export FT_CLUSTER_REQUIRED=1
