@@ -5,16 +5,15 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
 . "$here/network.sh"
+. "$here/daemons.sh"
 STATE=$CLUSTER_STATE
-RUN=/run/ft-runner-cluster
 CTR="$CLUSTER_CACHE/containerd-$CONTAINERD_VERSION/ctr --address $RUN/containerd.sock"
 step() { echo "[cluster-down $(date +%T)] $*"; }
 
 stop() {  # stop NAME: SIGTERM, then SIGKILL after 10 s
   local pidfile="$RUN/$1.pid" pid i
   [ -f "$pidfile" ] || return 0
-  pid=$(cat "$pidfile")
-  if kill -0 "$pid" 2>/dev/null; then
+  if pid=$(pid_of "$1"); then
     kill "$pid" 2>/dev/null
     for i in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
     kill -9 "$pid" 2>/dev/null

@@ -12,11 +12,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/versions.sh"
 . "$here/network.sh"
 . "$here/pki.sh"
+. "$here/daemons.sh"
 
 STATE=$CLUSTER_STATE
 PKI=$STATE/pki
 LOGS=$STATE/logs
-RUN=/run/ft-runner-cluster
 NODE_NAME=ftnode
 K8S_BIN=$CLUSTER_CACHE/kubernetes-$KUBERNETES_VERSION
 CTR_BIN=$CLUSTER_CACHE/containerd-$CONTAINERD_VERSION
@@ -41,7 +41,7 @@ write_if_changed() {  # write_if_changed FILE < content: kube-proxy exits when i
   if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
 }
 
-running() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+running() { pid_of "$1" >/dev/null; }
 
 daemon() {  # daemon NAME CMD...: start CMD in the background unless it runs; log in $LOGS/NAME.log
   local name=$1; shift

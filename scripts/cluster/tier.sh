@@ -23,8 +23,9 @@ if ! go_ok; then
 fi
 [ "$(id -u)" = 0 ] || { echo "cluster tier NOT RUN: it needs root (containerd, kubelet, iptables)"; exit 0; }
 
+. "$here/daemons.sh"
 was_up=0
-[ -f /run/ft-runner-cluster/kube-apiserver.pid ] && kill -0 "$(cat /run/ft-runner-cluster/kube-apiserver.pid)" 2>/dev/null && was_up=1
+pid_of kube-apiserver >/dev/null && was_up=1
 bash "$here/install-host-deps.sh" || exit 1
 # (not `tee /dev/stderr`: reopening a stderr that is a log file truncates it)
 up_log=$(mktemp); trap 'rm -f "$up_log"' EXIT
