@@ -118,7 +118,7 @@ import_images() {
     name=$(basename "$tar" .tar)
     if [ "$(cat "$STATE/images/$name" 2>/dev/null)" = "$(stat -c %Y "$tar")" ]; then continue; fi
     step "importing image $name"
-    "$CTR_BIN/ctr" --address "$CTR_SOCK" -n k8s.io images import --no-unpack=false "$tar" >/dev/null
+    "$CTR_BIN/ctr" --address "$CTR_SOCK" -n k8s.io images import --no-unpack=false "$tar" 2>&1 >/dev/null | { grep -v "cgroup v1 is deprecated" >&2 || true; }
     mkdir -p "$STATE/images"; stat -c %Y "$tar" >"$STATE/images/$name"
   done
 }

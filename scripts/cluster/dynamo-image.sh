@@ -28,6 +28,6 @@ fi
 ctr="$CLUSTER_CACHE/containerd-$CONTAINERD_VERSION/ctr --address /run/ft-runner-cluster/containerd.sock -n k8s.io"
 if ! $ctr images ls -q 2>/dev/null | grep -qx "$name"; then
   echo "[dynamo-image] importing $name" >&2
-  $ctr images import "$tar" >/dev/null 2>&1
+  $ctr images import "$tar" 2>&1 >/dev/null | { grep -v "cgroup v1 is deprecated" >&2 || true; }
 fi
 echo "$name"

@@ -24,6 +24,6 @@ fi
 ctr="$CLUSTER_CACHE/containerd-$CONTAINERD_VERSION/ctr --address /run/ft-runner-cluster/containerd.sock -n k8s.io"
 if ! $ctr images ls -q | grep -qx "$name"; then
   echo "[runner-image] importing $name" >&2
-  $ctr images import "$tar" >/dev/null
+  $ctr images import "$tar" 2>&1 >/dev/null | { grep -v "cgroup v1 is deprecated" >&2 || true; }
 fi
 echo "$name"
