@@ -10,17 +10,24 @@ from runner.config import RunConfig
 from runner.orchestrator import run_suite
 from runner.ui import ProgressUI
 
+FAST_K8S = {"namespace": "ft", "access": "port-forward", "poll_interval_s": 0.05, "metrics_interval_s": 0.2}
+
+
+def small_run(run_id: str, name: str, output, **fault) -> RunConfig:
+    """A short legacy-client run of one scenario against the fake API server."""
+    return RunConfig(
+        platform="kubernetes", run_id=run_id, output=output, scenarios=[name],
+        load={"client": "legacy", "clients": 2, "requests_per_client": 12, "request_rate_per_client": 4,
+              "output_tokens": 5},
+        fault={"inject_after_s": 0.5, "verify_timeout_s": 20, **fault},
+        kubernetes=FAST_K8S,
+    )
+
 
 def test_run_suite_on_the_kubernetes_platform(fake_cluster, tmp_path):
     fake_cluster()
     name = "mocker-agg-tp-1-dp-2-decode_worker_pod"
-    config = RunConfig(
-        platform="kubernetes", run_id="k8s-run", output=tmp_path, scenarios=[name],
-        load={"client": "legacy", "clients": 2, "requests_per_client": 12, "request_rate_per_client": 4,
-              "output_tokens": 5},
-        fault={"inject_after_s": 0.5, "pod_delete_grace_period_s": 0, "verify_timeout_s": 20},
-        kubernetes={"namespace": "ft", "access": "port-forward", "poll_interval_s": 0.05, "metrics_interval_s": 0.2},
-    )
+    config = small_run("k8s-run", name, tmp_path, pod_delete_grace_period_s=0)
     code = run_suite(config, ProgressUI())
     tree = tmp_path / "k8s-run" / name
     summary = json.loads((tree / "summary.json").read_text())
@@ -41,14 +48,7 @@ def test_run_suite_on_the_kubernetes_platform(fake_cluster, tmp_path):
 def test_faults_json_keeps_the_restart_count_before_and_after_apart(fake_cluster, tmp_path):
     fake_cluster()
     name = "mocker-agg-tp-1-dp-2-decode_worker"
-    config = RunConfig(
-        platform="kubernetes", run_id="k8s-kill", output=tmp_path, scenarios=[name],
-        load={"client": "legacy", "clients": 2, "requests_per_client": 12, "request_rate_per_client": 4,
-              "output_tokens": 5},
-        fault={"inject_after_s": 0.5, "verify_timeout_s": 20},
-        kubernetes={"namespace": "ft", "access": "port-forward", "poll_interval_s": 0.05, "metrics_interval_s": 0.2},
-    )
-    run_suite(config, ProgressUI())
+    run_suite(small_run("k8s-kill", name, tmp_path), ProgressUI())
     (evidence,) = json.loads((tmp_path / "k8s-kill" / name / "faults.json").read_text())["evidence"]
     assert evidence["took_effect"], evidence["detail"]
     assert evidence["before"]["restart_count"] == 0 and evidence["after"]["restart_count"] == 1
