@@ -6,6 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 . "$here/versions.sh"
+. "$here/our-images.sh"
 cd "$repo"
 model=${FT_RUNNER_MODEL_DIR:-$HOME/.cache/dynamo-ft-runner/models/tiny-llm}
 [ -f "$model/tokenizer.json" ] || .venv/bin/ft-runner make-model "$model" >&2
@@ -18,16 +19,8 @@ if [ ! -f "$tar" ]; then
   ctx=$(mktemp -d); trap 'rm -rf "$ctx"' EXIT
   cp images/dynamo-mocker.Dockerfile requirements/dynamo-image.txt "$ctx/"
   cp -r "$model" "$ctx/tiny-llm"
-  export FT_DOCKERD_DIR=${FT_DOCKERD_DIR:-/var/tmp/ft-dockerd}
-  rm -f "$FT_DOCKERD_DIR/dockerd.pid"
-  DOCKERFILE="$ctx/dynamo-mocker.Dockerfile" CONTEXT="$ctx" bash scripts/build-image-ci.sh "$name" >/dev/null
-  docker save "$name" -o "$tar.tmp" && mv "$tar.tmp" "$tar"
-  [ -f "$FT_DOCKERD_DIR/dockerd.pid" ] && kill "$(cat "$FT_DOCKERD_DIR/dockerd.pid")" 2>/dev/null || true
-  ls -t "$dir"/*.tar | tail -n +3 | xargs -r rm -f
+  DOCKERFILE="$ctx/dynamo-mocker.Dockerfile" CONTEXT="$ctx" build_and_save "$name" "$tar"
+  keep_newest "$dir" 2
 fi
-ctr="$CLUSTER_CACHE/containerd-$CONTAINERD_VERSION/ctr --address /run/ft-runner-cluster/containerd.sock -n k8s.io"
-if ! $ctr images ls -q 2>/dev/null | grep -qx "$name"; then
-  echo "[dynamo-image] importing $name" >&2
-  $ctr images import "$tar" 2>&1 >/dev/null | { grep -v "cgroup v1 is deprecated" >&2 || true; }
-fi
+import_to_node "$name" "$tar"
 echo "$name"
