@@ -63,9 +63,9 @@ lint: setup-test
 	$(BIN)/lint-imports
 
 # The chart's values.yaml, values.schema.json, files/catalog.json and README table are generated
-# from runner/config.py and runner/catalog.py: rerun after changing either (tests/chart checks).
+# from runner/core/config.py and runner/scenarios/catalog.py: rerun after changing either (tests/chart checks).
 chart-files: $(STAMPS)/runner
-	$(BIN)/python -m runner.schema_gen
+	$(BIN)/python -m generators.chart_files
 	$(BIN)/python scripts/gen-chart-readme.py
 
 # The runner image, built as CI builds it (a debootstrap base; needs root)

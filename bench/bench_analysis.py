@@ -3,7 +3,7 @@
 Generates N synthetic lines shaped like aiperf 0.13's `profile_export.jsonl`
 (every field of a real line, ~100 inter_chunk_latency values on each success,
 so 1,000,000 lines are ~3.8 GB) into a temporary directory, then times
-`runner.records.iter_aiperf` and `runner.analysis.analyze` and prints
+`runner.results.records.iter_aiperf` and `runner.results.analysis.analyze` and prints
 records/s, seconds and peak RSS. The file is deleted afterwards.
 
     python bench/bench_analysis.py               # 1,000,000 records
@@ -29,8 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runner.analysis import analyze  # noqa: E402
-from runner.records import iter_aiperf  # noqa: E402
+from runner.results.analysis import analyze  # noqa: E402
+from runner.results.records import iter_aiperf  # noqa: E402
 
 T0_NS = 1_795_754_402_937_136_089
 INTER_CHUNK_VARIANTS = 64

@@ -27,8 +27,8 @@ def ft_runner() -> Path:
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory) -> Path:
-    from runner.platforms.local_env import default_model_dir
-    from runner.tiny_model import make_tiny_model, missing_files
+    from runner.platforms.local.env import default_model_dir
+    from runner.platforms.local.tiny_model import make_tiny_model, missing_files
 
     default = default_model_dir()
     if default.is_dir() and not missing_files(default):

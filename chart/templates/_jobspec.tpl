@@ -65,7 +65,7 @@ template:
         image: {{ include "ft-runner.image" . | quote }}
         imagePullPolicy: {{ .Values.image.pullPolicy }}
         restartPolicy: Always
-        command: ["python", "-m", "runner.platforms.k8s_reaper"]
+        command: ["python", "-m", "runner.platforms.kubernetes.reaper"]
         env:
           - name: FT_RUNNER_NAMESPACE
             valueFrom:

@@ -6,7 +6,7 @@ import asyncio
 import random
 from dataclasses import dataclass, field
 
-from runner.records import Record
+from runner.results.records import Record
 
 
 @dataclass

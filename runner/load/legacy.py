@@ -20,8 +20,8 @@ from pathlib import Path
 import aiohttp
 
 from runner.load.base import LoadSpec, Progress, digits_prompt
-from runner.observe import iso_from_ns
-from runner.records import LegacyAttempt, LegacyLine, Record, iter_legacy, legacy_encoder
+from runner.results.observe import iso_from_ns
+from runner.results.records import LegacyAttempt, LegacyLine, Record, iter_legacy, legacy_encoder
 
 MAX_BACKOFF_S = 5.0
 

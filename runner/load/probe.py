@@ -26,10 +26,10 @@ from pathlib import Path
 import aiohttp
 
 from runner.load.legacy import single_attempt
-from runner.procs import die_with_parent
-from runner.observe import iso_from_ns
-from runner.records import LegacyLine, Record, iter_legacy, legacy_encoder
-from runner.request_join import PROBE_ID_PREFIX
+from runner.core.procs import die_with_parent
+from runner.results.observe import iso_from_ns
+from runner.results.records import LegacyLine, Record, iter_legacy, legacy_encoder
+from runner.results.request_join import PROBE_ID_PREFIX
 
 PROBE_DIR = "probe"
 PROBE_FILE = "probe.log.txt"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from runner.plan import Scenario
+from runner.scenarios.plan import Scenario
 
 
 class PlatformError(RuntimeError):

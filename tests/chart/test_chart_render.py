@@ -8,8 +8,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from runner.config import RunConfig
-from runner.matrix import MatrixFilter, resolve
+from runner.core.config import RunConfig
+from runner.scenarios.matrix import MatrixFilter, resolve
 
 from .helm import (
     EXAMPLES,
@@ -158,7 +158,7 @@ def test_indexed_job_needs_kubernetes_1_29():
     assert "execution: indexed needs Kubernetes 1.29 or newer" in result.stderr
 
 
-# ---------------------------------------------------------------- matrix resolution (helm == runner.matrix)
+# ---------------------------------------------------------------- matrix resolution (helm == runner.scenarios.matrix)
 
 
 @pytest.mark.parametrize(
@@ -211,10 +211,10 @@ def test_role_grants_exactly_what_the_runner_uses():
 
 
 def test_role_matches_the_calls_the_kubernetes_platform_declares():
-    """runner/platforms/k8s_api.py lists every API call the runner makes; the Role grants those, in-cluster."""
+    """runner/platforms/kubernetes/api.py lists every API call the runner makes; the Role grants those, in-cluster."""
     import re
 
-    from runner.platforms import k8s_api
+    from runner.platforms.kubernetes import api as k8s_api
 
     declared: dict[tuple[str, str], list[str]] = {}
     for line in k8s_api.__doc__.splitlines():
@@ -222,7 +222,7 @@ def test_role_matches_the_calls_the_kubernetes_platform_declares():
         if match and "workstation" not in line:
             group = "" if match[1] == "core" else match[1]
             declared[(group, match[2])] = sorted(match[3].split(", "))
-    assert declared, "the call list in runner/platforms/k8s_api.py's docstring was not found"
+    assert declared, "the call list in runner/platforms/kubernetes/api.py's docstring was not found"
     # a WebSocket exec is a GET upgrade: authorized as "get" before Kubernetes 1.31, "create" after
     declared[("", "pods/exec")] = sorted({*declared[("", "pods/exec")], "get"})
     granted = {key: verbs for key, (verbs, _) in role_rules(render()).items()}
@@ -319,7 +319,7 @@ def test_reaper_is_a_native_sidecar_of_the_runner_pod():
     (reaper,) = pod["initContainers"]
     assert reaper["restartPolicy"] == "Always"  # a sidecar: stopped by the kubelet after the runner ends
     assert reaper["image"] == runner_container(render())["image"]
-    assert reaper["command"] == ["python", "-m", "runner.platforms.k8s_reaper"]
+    assert reaper["command"] == ["python", "-m", "runner.platforms.kubernetes.reaper"]
     env = env_of(reaper)
     assert env["FT_RUNNER_POD_UID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.uid"
     assert env["FT_RUNNER_REAPER_DEADLINE_S"]["value"] == "40"

@@ -8,8 +8,8 @@ import json
 import pytest
 import yaml
 
-from runner import schema_gen
-from runner.config import RunConfig
+from generators import chart_files as schema_gen
+from runner.core.config import RunConfig
 
 from .helm import CHART, REPO, dry_run_install, template
 
@@ -73,7 +73,7 @@ def test_values_defaults_are_the_run_config_defaults():
                          ids=lambda p: p.name)
 def test_generated_chart_file_is_fresh(path):
     fresh = schema_gen.outputs()[path]
-    assert path.read_text() == fresh, f"{path.relative_to(REPO)} is stale: run `python -m runner.schema_gen`"
+    assert path.read_text() == fresh, f"{path.relative_to(REPO)} is stale: run `python -m generators.chart_files`"
 
 
 def test_readme_parameter_table_is_fresh():

@@ -29,7 +29,7 @@ def dynamo_operator(kube):
 
 
 def _config(run_id: str):
-    from runner.config import RunConfig
+    from runner.core.config import RunConfig
 
     k8s = {"namespace": os.environ.get("FT_CLUSTER_NAMESPACE", "ft-runner-test"), "access": "auto"}
     if os.environ.get("FT_CLUSTER_IMAGE"):
@@ -40,8 +40,8 @@ def _config(run_id: str):
 
 
 def _run(name: str, tmp_path, role: str, kind: str):
-    from runner.plan import plan
-    from runner.platforms.kubernetes import make_platform
+    from runner.scenarios.plan import plan
+    from runner.platforms.kubernetes.deployment import make_platform
 
     config = _config(f"ct{time.strftime('%H%M%S')}")
     scenario = plan(name, config)

@@ -14,7 +14,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from runner.schema_summary import SCHEMA_PATH
+from generators.summary_schema import SCHEMA_PATH
 
 pytestmark = pytest.mark.e2e
 

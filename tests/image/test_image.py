@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from runner.catalog import select
+from runner.scenarios.catalog import select
 
 from chart.helm import CHART, render, runner_config  # tests/chart (pytest puts tests/ on sys.path)
 

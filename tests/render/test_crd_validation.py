@@ -7,11 +7,11 @@ import re
 
 import pytest
 
-from runner.catalog import select
-from runner.config import RunConfig
-from runner.errors import UserError
-from runner.plan import plan
-from runner.render import RUN_LABEL, SCENARIO_LABEL, render_dgd, roles_of, expected_replicas
+from runner.scenarios.catalog import select
+from runner.core.config import RunConfig
+from runner.core.errors import UserError
+from runner.scenarios.plan import plan
+from runner.render.dgd import RUN_LABEL, SCENARIO_LABEL, render_dgd, roles_of, expected_replicas
 
 from .crds import CURRENT, V1ALPHA1_ONLY, errors, require_shared
 

@@ -11,12 +11,12 @@ import yaml
 from click.testing import CliRunner
 from pydantic import ValidationError
 
-from runner.catalog import catalog
-from runner.cli import main
-from runner.config import RunConfig
-from runner.errors import UserError
-from runner.plan import plan
-from runner.render import (
+from runner.scenarios.catalog import catalog
+from runner.cli.main import main
+from runner.core.config import RunConfig
+from runner.core.errors import UserError
+from runner.scenarios.plan import plan
+from runner.render.dgd import (
     MAX_NAMESPACE,
     RUNNER_POD_LABEL,
     dgd_name,
@@ -266,11 +266,11 @@ spec:
 def test_missing_template_for_a_backend_names_the_file(tmp_path):
     (tmp_path / "v1beta1").mkdir()
     with pytest.raises(UserError, match="no template v1beta1/nope"):
-        from runner.render import render_template
+        from runner.render.dgd import render_template
 
         render_template({}, "v1beta1", "nope", "agg", tmp_path)
     with pytest.raises(UserError, match="unknown DGD API version 'v2'"):
-        from runner.render import render_template
+        from runner.render.dgd import render_template
 
         render_template({}, "v2", "mocker", "agg", None)
 

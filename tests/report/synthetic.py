@@ -3,7 +3,7 @@
 Client exports are real-shaped: aiperf `client_N/attempt_M/profile_export.jsonl`
 lines as aiperf 0.13 writes them (metadata + metrics, or an `error` object), and
 legacy `client_N.log.txt` JSONL lines in the seed's format. Records are read back
-with runner.records.load_tree, so summaries and plots come from the same data a
+with runner.results.records.load_tree, so summaries and plots come from the same data a
 real run would have.
 """
 
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from runner.records import Record, load_tree
-from runner.summary import (
+from runner.results.records import Record, load_tree
+from runner.results.summary import (
     CheckResult,
     FaultRecord,
     LoadInfo,
@@ -275,9 +275,9 @@ def build_run(output: Path, run_id: str = "run-20261127-0520", specs: tuple[Spec
                      scenarios=[RunScenarioEntry(scenario=s.scenario, verdict=s.verdict, path=s.scenario) for s in summaries])
     (run_dir / "summary.json").write_text(run.model_dump_json(indent=2))
     if write_products:
-        from runner.junit import write_junit
-        from runner.report_html import write_report
-        from runner.timeline import write_timeline_png
+        from runner.report.junit import write_junit
+        from runner.report.html import write_report
+        from runner.report.timeline import write_timeline_png
 
         for s in summaries:
             write_timeline_png(run_dir / s.scenario, s, records[s.scenario])

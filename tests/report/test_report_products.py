@@ -8,13 +8,13 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from report.synthetic import S, T0_NS, build_run
-from runner.compare import compare, render
-from runner.junit import write_junit
-from runner.records import Record
-from runner.report_html import render as render_html
-from runner.report_html import write_report
-from runner.summary import CheckResult, RunSummary, ScenarioSummary, Stage, Timings
-from runner.timeline import choose_bin, series, timeline_svg, write_timeline_png
+from runner.report.compare import compare, render
+from runner.report.junit import write_junit
+from runner.results.records import Record
+from runner.report.html import render as render_html
+from runner.report.html import write_report
+from runner.results.summary import CheckResult, RunSummary, ScenarioSummary, Stage, Timings
+from runner.report.timeline import choose_bin, series, timeline_svg, write_timeline_png
 
 
 @pytest.fixture(scope="module")
@@ -204,7 +204,7 @@ def test_compare_small_changes_are_not_regressions(built):
 
 
 def test_plot_marks_the_fault_and_the_recovery_span(built):
-    from runner.timeline import COLORS
+    from runner.report.timeline import COLORS
 
     _, _, summaries, records = built
     faulted = timeline_svg(summaries[0], records[summaries[0].scenario])

@@ -1,4 +1,4 @@
-"""`ft-runner results show DIR` re-prints runner.tables' tables from a saved tree."""
+"""`ft-runner results show DIR` re-prints runner.report.tables' tables from a saved tree."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 from click.testing import CliRunner
 
 from report.synthetic import build_run
-from runner import tables
-from runner.cli import main
+from runner.report import tables
+from runner.cli.main import main
 
 
 def test_show_prints_the_same_tables_as_the_run(tmp_path):

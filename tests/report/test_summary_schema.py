@@ -12,8 +12,8 @@ import pytest
 jsonschema = pytest.importorskip("jsonschema")
 
 from report.synthetic import build_run  # noqa: E402
-from runner.schema_summary import SCHEMA_PATH, render  # noqa: E402
-from runner.summary import SCHEMA_VERSION  # noqa: E402
+from generators.summary_schema import SCHEMA_PATH, render  # noqa: E402
+from runner.results.summary import SCHEMA_VERSION  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,17 +25,17 @@ def validator():
 
 
 def test_committed_schema_matches_the_models():
-    assert SCHEMA_PATH.read_text() == render(), "stale schema: run `python -m runner.schema_summary`"
-    res = subprocess.run([sys.executable, "-m", "runner.schema_summary", "--check"], cwd=REPO, capture_output=True, text=True)
+    assert SCHEMA_PATH.read_text() == render(), "stale schema: run `python -m generators.summary_schema`"
+    res = subprocess.run([sys.executable, "-m", "generators.summary_schema", "--check"], cwd=REPO, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
 
 
 def test_check_mode_detects_drift(tmp_path):
     stale = tmp_path / "summary.schema.json"
     stale.write_text(render().replace('"verdict"', '"outcome"', 1))
-    res = subprocess.run([sys.executable, "-m", "runner.schema_summary", "--check", "--output", str(stale)], cwd=REPO,
+    res = subprocess.run([sys.executable, "-m", "generators.summary_schema", "--check", "--output", str(stale)], cwd=REPO,
                          capture_output=True, text=True)
-    assert res.returncode == 1 and "is stale: run `python -m runner.schema_summary`" in res.stderr
+    assert res.returncode == 1 and "is stale: run `python -m generators.summary_schema`" in res.stderr
 
 
 def test_schema_is_versioned():

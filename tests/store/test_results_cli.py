@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from report.synthetic import build_run
-from runner.store import MANIFEST
+from runner.store.s3 import MANIFEST
 
 from .test_store_upload import tree_hashes
 
@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 def ft(*args: str, env_extra: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, **(env_extra or {})}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-m", "runner.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "runner.cli.main", *args], capture_output=True, text=True, env=env,
                           timeout=timeout, cwd=REPO)
 
 

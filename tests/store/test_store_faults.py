@@ -9,9 +9,9 @@ import time
 import pytest
 
 from report.synthetic import DEFAULT_SPECS, build_run
-from runner.config import S3Config
-from runner.fetch import Remote, download_run
-from runner.store import EXIT_UPLOAD_INCOMPLETE, MANIFEST, RetryPolicy, Uploader, final_exit_code
+from runner.core.config import S3Config
+from runner.store.fetch import Remote, download_run
+from runner.store.s3 import EXIT_UPLOAD_INCOMPLETE, MANIFEST, RetryPolicy, Uploader, final_exit_code
 
 from .conftest import Store, free_port
 from .test_store_upload import FAST, all_keys, s3cfg, tree_hashes

@@ -11,9 +11,9 @@ import boto3
 import pytest
 
 from report.synthetic import DEFAULT_SPECS, Spec, build_run
-from runner.config import S3Config
-from runner.fetch import Remote, download_run, list_runs, read_remote_summaries
-from runner.store import MANIFEST, RetryPolicy, Uploader, final_exit_code
+from runner.core.config import S3Config
+from runner.store.fetch import Remote, download_run, list_runs, read_remote_summaries
+from runner.store.s3 import MANIFEST, RetryPolicy, Uploader, final_exit_code
 
 MiB = 1024 * 1024
 FAST = RetryPolicy(tries=4, first_backoff_s=0.05, max_backoff_s=0.2, botocore_attempts=2, connect_timeout_s=2, read_timeout_s=10)

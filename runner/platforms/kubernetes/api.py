@@ -1,0 +1,299 @@
+"""The only module that talks to the Kubernetes API (the official `kubernetes` client, raw JSON).
+
+Every call the runner makes is a method here, so the chart's Role can be read off this file:
+
+  nvidia.com dynamographdeployments: create, get, list, delete      (create_dgd, get_dgd, list_dgds, delete_dgd)
+  core pods: list, watch, get, delete                               (list_pods, watch, get_pod, delete_pod)
+  core pods/exec: create (websocket GET/POST upgrade)               (exec)
+  core pods/log: get                                                (read_log, follow_log)
+  core events: list, watch                                          (watch)
+  workstation only: pods/portforward create, pods/proxy get         (port_forward, proxy_get)
+
+The client is synchronous; the platform calls these methods through `asyncio.to_thread`.
+Errors become UserError (fixable by the user: no config, unreachable, forbidden, CRD missing)
+or PlatformError (anything else), each with one line saying what failed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+
+from runner.core.errors import UserError
+from runner.platforms.base import PlatformError
+from runner.render.dgd import GROUP, PLURAL
+
+ROLE_HINT = "the chart's Role grants it; from a workstation ask for these rights in the namespace"
+
+
+def load_client(context: str | None = None):
+    """An ApiClient from in-cluster config (when running in a pod) or the kubeconfig."""
+    import os
+
+    from kubernetes import client, config
+
+    try:
+        if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+            config.load_incluster_config()
+            api_client = client.ApiClient()
+        else:
+            # the client reads $KUBECONFIG once at import; read it now (it may list several files)
+            api_client = config.new_client_from_config(config_file=os.environ.get("KUBECONFIG") or None,
+                                                       context=context)
+    except config.ConfigException as exc:
+        raise UserError(f"no usable Kubernetes configuration ({exc}); set KUBECONFIG or run inside a pod") from None
+    # watches, log followers, exec and scrapes run concurrently in threads
+    api_client.rest_client.pool_manager.connection_pool_kw["maxsize"] = 64
+    return api_client
+
+
+class KubeApi:
+    def __init__(self, api_client, namespace: str):
+        from kubernetes import client
+
+        self.api_client = api_client
+        self.namespace = namespace
+        self.core = client.CoreV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+        self.batch = client.BatchV1Api(api_client)
+        self.host = api_client.configuration.host
+
+    def _streaming_core(self):
+        """A CoreV1Api on its own ApiClient for one exec or port-forward.
+
+        kubernetes.stream swaps the ApiClient's `request` method for a websocket one
+        while the call is set up; on the shared client a concurrent plain call (a pod
+        delete, a watch) from another thread would go out as a websocket request."""
+        from kubernetes import client
+
+        return client.CoreV1Api(client.ApiClient(self.api_client.configuration))
+
+    # -------------------------------------------------------------- error mapping
+
+    def _call(self, what: str, fn: Callable, *args, missing_ok: bool = False, **kwargs):
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            return fn(*args, **kwargs)
+        except ApiException as exc:
+            if exc.status == 404 and missing_ok:
+                return None
+            raise self._translate(what, exc) from None
+        except HTTPError as exc:
+            raise UserError(
+                f"cannot reach the Kubernetes API server at {self.host} ({type(exc).__name__}); "
+                "check KUBECONFIG / --context, or run the runner in the cluster"
+            ) from None
+
+    def _translate(self, what: str, exc) -> Exception:
+        reason = _status_message(exc)
+        if exc.status in (401, 403):
+            return UserError(f"forbidden: {what} in namespace {self.namespace} ({reason}); {ROLE_HINT}")
+        if exc.status == 404 and "dynamographdeployments" in what and "the server could not find" in reason.lower():
+            return UserError(
+                f"the DynamoGraphDeployment CRD is not served ({what}: {reason}); install the Dynamo platform "
+                "chart, or pick the API version it serves with kubernetes.api_version"
+            )
+        if exc.status == 422 or exc.status == 400:
+            return UserError(f"the API server rejected {what}: {reason}")
+        return PlatformError(f"{what} failed: HTTP {exc.status} {reason}")
+
+    # -------------------------------------------------------------- DGDs
+
+    def create_dgd(self, version: str, body: dict) -> dict:
+        return self._call(
+            f"create dynamographdeployments.{GROUP}/{version}",
+            self.custom.create_namespaced_custom_object, GROUP, version, self.namespace, PLURAL, body,
+        )
+
+    def get_dgd(self, version: str, name: str) -> dict | None:
+        return self._call(
+            f"get dynamographdeployments.{GROUP}/{version} {name}",
+            self.custom.get_namespaced_custom_object, GROUP, version, self.namespace, PLURAL, name, missing_ok=True,
+        )
+
+    def list_dgds(self, version: str, selector: str) -> list[dict]:
+        data = self._call(
+            f"list dynamographdeployments.{GROUP}/{version}",
+            self.custom.list_namespaced_custom_object, GROUP, version, self.namespace, PLURAL,
+            label_selector=selector,
+        )
+        return data.get("items") or []
+
+    def delete_dgd(self, version: str, name: str) -> None:
+        self._call(
+            f"delete dynamographdeployments.{GROUP}/{version} {name}",
+            self.custom.delete_namespaced_custom_object, GROUP, version, self.namespace, PLURAL, name,
+            missing_ok=True, propagation_policy="Background",
+        )
+
+    # -------------------------------------------------------------- pods
+
+    def list_pods(self, selector: str) -> tuple[list[dict], str]:
+        resp = self._call("list pods", self.core.list_namespaced_pod, self.namespace,
+                          label_selector=selector, _preload_content=False)
+        data = json.loads(resp.data)
+        return data.get("items") or [], data["metadata"].get("resourceVersion", "")
+
+    def get_pod(self, name: str) -> dict | None:
+        resp = self._call(f"get pods {name}", self.core.read_namespaced_pod, name, self.namespace,
+                          _preload_content=False, missing_ok=True)
+        return None if resp is None else json.loads(resp.data)
+
+    def delete_pod(self, name: str, grace_period_s: int) -> dict | None:
+        resp = self._call(f"delete pods {name}", self.core.delete_namespaced_pod, name, self.namespace,
+                          grace_period_seconds=grace_period_s, _preload_content=False, missing_ok=True)
+        return None if resp is None else json.loads(resp.data)
+
+    # -------------------------------------------------------------- watches
+
+    def watch(self, resource: str, selector: str | None, resource_version: str, stop: threading.Event,
+              on_event: Callable[[str, dict], None], timeout_s: int = 60) -> str:
+        """Stream watch events of `pods` or `events` until `stop` is set; returns the last resourceVersion.
+
+        The server ends each watch after `timeout_s`; it is resumed from the last resourceVersion
+        (a 410 Gone restarts from a fresh list, reported as a synthetic RELISTED event).
+        """
+        fn = {"pods": self.core.list_namespaced_pod, "events": self.core.list_namespaced_event}[resource]
+        rv = resource_version
+        while not stop.is_set():
+            kwargs = {"watch": True, "allow_watch_bookmarks": True, "timeout_seconds": timeout_s,
+                      "_preload_content": False, "_request_timeout": (10, timeout_s + 15)}
+            if selector:
+                kwargs["label_selector"] = selector
+            if rv:
+                kwargs["resource_version"] = rv
+            resp = self._call(f"watch {resource}", fn, self.namespace, **kwargs)
+            stopper = threading.Thread(target=_close_when, args=(stop, resp), daemon=True)
+            stopper.start()
+            try:
+                for event in _json_lines(resp):
+                    kind, obj = event.get("type"), event.get("object") or {}
+                    if kind == "ERROR":
+                        if obj.get("code") == 410:
+                            rv = ""
+                            on_event("RELISTED", obj)
+                            break
+                        raise PlatformError(f"watch {resource} failed: {obj.get('message', obj)}")
+                    rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
+                    if kind != "BOOKMARK":
+                        on_event(kind, obj)
+            except Exception:
+                if stop.is_set():
+                    break
+                raise
+            finally:
+                resp.release_conn()
+        return rv
+
+    # -------------------------------------------------------------- exec, logs, proxy
+
+    def exec(self, pod: str, container: str, command: list[str], timeout_s: float = 30) -> tuple[str, str, int | None]:
+        """Run `command` in the container; returns (stdout, stderr, exit code or None if unknown)."""
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.stream import stream
+
+        try:
+            ws = stream(self._streaming_core().connect_get_namespaced_pod_exec, pod, self.namespace, container=container,
+                        command=command, stdin=False, stdout=True, stderr=True, tty=False, _preload_content=False)
+        except ApiException as exc:
+            raise self._translate(f"create pods/exec {pod}/{container}", exc) from None
+        except Exception as exc:  # websocket handshake errors carry no HTTP status object
+            raise PlatformError(f"exec in {pod}/{container} failed: {exc}") from None
+        try:
+            ws.run_forever(timeout=timeout_s)
+            out, err = ws.read_stdout(timeout=0) or "", ws.read_stderr(timeout=0) or ""
+            code = _exec_returncode(ws)
+        finally:
+            ws.close()
+        return out, err, code
+
+    def read_log(self, pod: str, container: str, previous: bool = False) -> str | None:
+        resp = self._call(f"get pods/log {pod}/{container}", self.core.read_namespaced_pod_log, pod, self.namespace,
+                          container=container, previous=previous, timestamps=True, _preload_content=False,
+                          missing_ok=True)
+        return None if resp is None else resp.data.decode("utf-8", "replace")
+
+    def follow_log(self, pod: str, container: str, stop: threading.Event, since_time: str | None = None) -> Iterator[str]:
+        """Lines of the running container's log (with timestamps) until it ends or `stop` is set."""
+        kwargs = {"container": container, "follow": True, "timestamps": True, "_preload_content": False}
+        resp = self._call(f"get pods/log {pod}/{container}", self.core.read_namespaced_pod_log, pod,
+                          self.namespace, **kwargs)
+        threading.Thread(target=_close_when, args=(stop, resp), daemon=True).start()
+        try:
+            buf = b""
+            for chunk in resp.stream(4096, decode_content=True):
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    yield line.decode("utf-8", "replace")
+            if buf:
+                yield buf.decode("utf-8", "replace")
+        except Exception:
+            if not stop.is_set():
+                raise
+        finally:
+            resp.release_conn()
+
+    def proxy_get(self, pod: str, port: int, path: str) -> str:
+        resp = self._call(f"get pods/proxy {pod}:{port}", self.core.connect_get_namespaced_pod_proxy_with_path,
+                          f"{pod}:{port}", self.namespace, path.lstrip("/"), _preload_content=False,
+                          _request_timeout=5)
+        return resp.data.decode("utf-8", "replace")
+
+    def port_forward(self, pod: str, port: int):
+        """A PortForward object (websocket) to `pod:port`; `.socket(port)` is the connection."""
+        from kubernetes.stream import portforward
+
+        try:
+            return portforward(self._streaming_core().connect_get_namespaced_pod_portforward, pod, self.namespace,
+                               ports=str(port))
+        except Exception as exc:
+            raise PlatformError(f"port-forward to {pod}:{port} failed: {exc}") from None
+
+
+def _exec_returncode(ws) -> int | None:
+    """The exec's exit code, or None when unknown: still running, or a Failure status without an
+    exit code (e.g. the container went away), which the client library does not parse."""
+    if ws.is_open():
+        return None
+    try:
+        return ws.returncode
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
+
+
+def _status_message(exc) -> str:
+    try:
+        body = json.loads(exc.body or "{}")
+        return body.get("message") or exc.reason or ""
+    except (ValueError, TypeError):
+        return str(exc.reason or exc.body or "")
+
+
+def _json_lines(resp) -> Iterator[dict]:
+    buf = b""
+    for chunk in resp.stream(65536, decode_content=True):
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield json.loads(line)
+    if buf.strip():
+        yield json.loads(buf)
+
+
+def _close_when(stop: threading.Event, resp) -> None:
+    """Unblock a streaming read when the watcher is told to stop (the read then raises or ends)."""
+    while not stop.wait(0.2):
+        if getattr(resp, "closed", False) or resp.isclosed():
+            return
+    try:
+        shutdown = getattr(resp, "shutdown", None)
+        if shutdown:
+            shutdown()
+        resp.close()
+    except Exception:  # noqa: BLE001 - closing a dead stream must not raise
+        pass

@@ -1,0 +1,61 @@
+"""When the aiperf driver starts the next attempt and lets it go (pure decisions over attempt state)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from runner.load.aiperf import PREWARM_LEAD_S, _Attempt, _ExportTail, _let_go, _next_is_due
+from runner.load.base import Progress
+
+S = 1_000_000_000
+
+
+def attempt(count: int, first_start_ns: int | None, trailing: int = 0, done: bool = False) -> _Attempt:
+    tail = _ExportTail(Path("/nonexistent"), Progress())
+    tail.first_start_ns, tail.trailing_successes = first_start_ns, trailing
+    return _Attempt(count=count, tail=tail, done=done)
+
+
+def test_no_running_attempt_means_start_now():
+    assert _next_is_due([], rate=4.0)
+
+
+def test_the_next_attempt_starts_once_the_service_answers_again():
+    now = time.time_ns()
+    still_failing = attempt(120, first_start_ns=now - 5 * S, trailing=0)  # last send ~25 s away
+    recovered = attempt(120, first_start_ns=now - 5 * S, trailing=5)
+    assert not _next_is_due([still_failing], rate=4.0)
+    assert _next_is_due([recovered], rate=4.0)
+    assert not _next_is_due([attempt(120, first_start_ns=None, trailing=9)], rate=4.0)  # nothing sent yet
+
+
+def test_at_the_latest_the_next_attempt_starts_a_lead_before_the_last_request():
+    now = time.time_ns()
+    lead_ns = int(PREWARM_LEAD_S * S)
+    # 120 requests at 4/s: the last one leaves 29.75 s after the first
+    close = attempt(120, first_start_ns=now - int(29.75 * S) + lead_ns - S)
+    far = attempt(120, first_start_ns=now - int(29.75 * S) + lead_ns + S)
+    assert _next_is_due([close], rate=4.0) and not _next_is_due([far], rate=4.0)
+
+
+def test_a_held_attempt_is_let_go_when_the_one_before_sends_its_last_request():
+    now = time.time_ns()
+    sending = attempt(120, first_start_ns=now - 10 * S)
+    held = attempt(6, first_start_ns=None)
+    _let_go([sending, held], rate=4.0)
+    assert not held.gate.is_open
+    finished_sending = attempt(120, first_start_ns=now - 30 * S)
+    _let_go([finished_sending, held], rate=4.0)
+    assert held.gate.is_open
+    after_a_crash = attempt(6, first_start_ns=None)
+    _let_go([attempt(120, first_start_ns=None, done=True), after_a_crash], rate=4.0)
+    assert after_a_crash.gate.is_open
+
+
+def test_the_latest_start_follows_the_measured_start_up():
+    now = time.time_ns()
+    # last send in 10 s; the first attempt took 9 s to start: 1.2 x 9 = 10.8 s of lead, so due now
+    sending = attempt(41, first_start_ns=now)
+    assert _next_is_due([sending], rate=4.0, startup_ns=9 * S)
+    assert not _next_is_due([sending], rate=4.0, startup_ns=5 * S)
