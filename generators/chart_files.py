@@ -51,30 +51,11 @@ CHART_SET_FIELDS = {
     "kubernetes.dgd_file": "a file path inside the runner pod; not offered by the chart yet",
 }
 
-# Descriptions for RunConfig fields that have none in runner/core/config.py.
-CONFIG_DESCRIPTIONS = {
-    "config": "The runner's configuration (runner.core.config.RunConfig, the YAML `ft-runner run --config` reads), "
-    "rendered into the ConfigMap. Keys are the runner's own (snake_case).",
-    "config.scenarios": "Scenario names (`ft-runner scenarios --platform kubernetes`); `matrix` adds more.",
-    "config.run_id": "Run id in result paths (default: generated from the time).",
-    "config.load": "Client load (aiperf or the legacy client).",
-    "config.fault": "Fault injection.",
-    "config.checks": "Pass/fail thresholds by topology.",
-    "config.checks.baseline": "Thresholds of scenarios without a fault.",
-    "config.checks.redundant": "Thresholds when the hit role has more than one replica.",
-    "config.checks.single_replica": "Thresholds when the hit role has one replica.",
-    "min_success_rate": "Lowest acceptable share of successful requests (0..1).",
-    "max_recovery_s": "Longest acceptable service recovery in seconds (null: not checked).",
-    "config.deployment": "The Dynamo graph the runner deploys (as a DynamoGraphDeployment).",
-    "config.kubernetes": "Kubernetes platform settings.",
-    "config.kubernetes.api_version": "DynamoGraphDeployment API version of the installed operator: v1beta1 or v1alpha1.",
-    "config.s3": "Where the result tree is uploaded (credentials: s3Credentials, never here).",
-    "config.s3.bucket": "Bucket of the results (null: results stay in the pod and are lost with it).",
-    "config.s3.prefix": "Key prefix: results land at s3://BUCKET/PREFIX/<run-id>/<scenario>/.",
-    "config.s3.endpoint": "Endpoint URL of an S3-compatible store (null: AWS).",
-    "config.s3.region": "Region of the bucket.",
-    "config.s3.addressing_style": "S3 addressing style: path, virtual or auto.",
-}
+# The description of `config` as a chart value (its fields are described in runner/core/config.py).
+CONFIG_DESCRIPTION = (
+    "The runner's configuration (runner.core.config.RunConfig, the YAML `ft-runner run --config` reads), "
+    "rendered into the ConfigMap. Keys are the runner's own (snake_case)."
+)
 
 SCENARIO_NAME_PATTERN = rf"^({'|'.join(BACKENDS)})[-_][a-z0-9][a-z0-9_-]*$"
 K8S_NAME = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)?$"
@@ -308,17 +289,6 @@ def _model_schema(model: type[BaseModel]) -> dict:
     return _tidy(_inline(raw, raw.get("$defs", {})))
 
 
-def _describe(schema: dict, path: str) -> None:
-    for name, sub in schema.get("properties", {}).items():
-        dotted = f"{path}.{name}"
-        # a chart-specific description by full path wins; a generic one by name only fills a gap
-        text = CONFIG_DESCRIPTIONS.get(dotted) or sub.get("description") or CONFIG_DESCRIPTIONS.get(name)
-        if text:
-            sub["description"] = text
-        if sub.get("type") == "object":
-            _describe(sub, dotted)
-
-
 def config_schema() -> dict:
     schema = _model_schema(RunConfig)
     for dotted in CHART_SET_FIELDS:
@@ -331,8 +301,7 @@ def config_schema() -> dict:
             node["required"].remove(leaf)
     schema["properties"]["scenarios"]["items"]["pattern"] = SCENARIO_NAME_PATTERN
     schema["properties"]["scenarios"]["default"] = CHART_CONFIG_DEFAULTS["scenarios"]
-    schema["description"] = CONFIG_DESCRIPTIONS["config"]
-    _describe(schema, "config")
+    schema["description"] = CONFIG_DESCRIPTION
     return schema
 
 
@@ -378,7 +347,7 @@ def _emit(schema: dict, values: dict, path: str, depth: int) -> list[str]:
         if not description:
             raise SystemExit(
                 f"{dotted} has no description: give it Field(description=...) in its model "
-                "(runner/core/config.py, or CONFIG_DESCRIPTIONS in generators/chart_files.py)"
+                "(runner/core/config.py, or the chart's models in generators/chart_files.py)"
             )
         if out and depth == 0:
             out.append("")

@@ -14,6 +14,7 @@ import click
 from pydantic import ValidationError
 
 from runner import __version__
+from runner.cli import options
 from runner.scenarios.catalog import BACKENDS, FAILURES, MODES, UnknownScenario, catalog, lookup, select
 from runner.core.config import RunConfig, load_config_file
 from runner.core.errors import UserError
@@ -28,7 +29,7 @@ def _validation_message(exc: ValidationError) -> str:
 
 
 class Cli(click.Group):
-    """Turns UserError, unknown scenarios and invalid values into one line and exit code 2."""
+    """Turns UserError, unknown scenarios and invalid values (flags included) into one line and exit code 2."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -38,6 +39,9 @@ class Cli(click.Group):
             sys.exit(2)
         except ValidationError as exc:
             click.echo(f"error: {_validation_message(exc)}", err=True)
+            sys.exit(2)
+        except click.BadParameter as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
             sys.exit(2)
 
 
@@ -80,93 +84,40 @@ def make_model_cmd(directory: Path | None) -> None:
     click.echo(f"model directory ready: {target}")
 
 
-def _build_config(config_file: Path | None, overrides: dict) -> RunConfig:
-    data: dict = load_config_file(config_file) if config_file else {}
-    for dotted, value in overrides.items():
-        if value is None or value == ():
-            continue
-        node = data
-        *parents, leaf = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[leaf] = list(value) if isinstance(value, tuple) else value
-    return RunConfig.model_validate(data)
+def build_run_config(config_file: Path | None, scenario_index: int | None, flags: dict) -> RunConfig:
+    """The config file's data with the flags' values over it, validated; one scenario with an index."""
+    data = load_config_file(config_file) if config_file else {}
+    config = RunConfig.model_validate(options.apply(data, flags))
+    if scenario_index is None:
+        return config
+    from runner.scenarios.matrix import pick
+
+    return config.model_copy(update={"scenarios": [pick(config.scenarios, scenario_index)]})
 
 
-@main.command("run")
+@main.command("run", context_settings=options.FLAG_CONTEXT)
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="YAML run configuration (the chart's ConfigMap uses the same format).")
-@click.option("--scenario", "scenarios", multiple=True, help="Scenario name (repeatable). Default: the local suite.")
-@click.option("--platform", type=click.Choice(["local", "kubernetes"]), help="Where Dynamo runs (default: local).")
-@click.option("--client", type=click.Choice(["aiperf", "legacy"]), help="Load generator (default: aiperf).")
-@click.option("--aiperf-mode", type=click.Choice(["pooled", "per-client"]), help="One aiperf process or one per client.")
-@click.option("--clients", type=int, help="Concurrent clients.")
-@click.option("--requests-per-client", type=int, help="Requests each client owes.")
-@click.option("--request-rate", type=float, help="Requests/s per client (upper bound).")
-@click.option("--input-tokens", type=int, help="Prompt length (ISL).")
-@click.option("--output-tokens", type=int, help="max_tokens (OSL).")
-@click.option("--streaming/--no-streaming", default=None, help="Stream responses (TTFT/ITL).")
-@click.option("--max-attempts", type=int, help="aiperf runs per client / legacy tries per request.")
-@click.option("--inject-after", type=float, help="Seconds after the first success at which the fault hits.")
-@click.option("--targets", type=int, help="Replicas the fault targets.")
-@click.option("--migration-limit", type=int, help="Frontend --migration-limit (0 = off).")
-@click.option("--probe-rate", type=float, help="Probe stream: tiny requests/s beside the load (0 = off).")
-@click.option("--max-model-len", type=int, help="Context limit of the workers.")
-@click.option("--seed", type=int, help="Seed of the target choice.")
-@click.option("--output", type=click.Path(file_okay=False, path_type=Path), help="Result root (default: results/).")
-@click.option("--run-id", help="Run id (default: time-based).")
-@click.option("--model-dir", type=click.Path(path_type=Path), help="Local model directory (local platform).")
-@click.option("--namespace", help="Kubernetes namespace.")
-@click.option("--s3-bucket", help="Upload every scenario's tree to this bucket as soon as it ends.")
-@click.option("--s3-prefix", help="Key prefix inside the bucket.")
-@click.option("--s3-endpoint", help="S3-compatible endpoint URL (default: AWS).")
-@click.option("--s3-region", help="Region of the bucket.")
-@click.option("--s3-addressing-style", type=click.Choice(["path", "virtual", "auto"]), help="Bucket addressing.")
+              help="YAML run configuration (the chart's ConfigMap uses the same format); flags override its values.")
+@options.config_options(options.ALIASES)
 @click.option("--scenario-index", type=click.IntRange(min=0),
               help="Run only scenario N (from 0) of the list: an Indexed Job's completion index.")
-def run_cmd(config_file, scenarios, platform, client, aiperf_mode, clients, requests_per_client, request_rate,
-            input_tokens, output_tokens, streaming, max_attempts, inject_after, targets, migration_limit,
-            probe_rate, max_model_len, seed, output, run_id, model_dir, namespace, s3_bucket, s3_prefix, s3_endpoint,
-            s3_region, s3_addressing_style, scenario_index) -> None:
-    """Deploy, load, inject, measure, judge and report one or more scenarios."""
-    config = _build_config(
-        config_file,
-        {
-            "scenarios": scenarios,
-            "platform": platform,
-            "load.client": client,
-            "load.aiperf_mode": aiperf_mode,
-            "load.clients": clients,
-            "load.requests_per_client": requests_per_client,
-            "load.request_rate_per_client": request_rate,
-            "load.input_tokens": input_tokens,
-            "load.output_tokens": output_tokens,
-            "load.streaming": streaming,
-            "load.max_attempts": max_attempts,
-            "fault.inject_after_s": inject_after,
-            "fault.targets": targets,
-            "fault.seed": seed,
-            "deployment.migration_limit": migration_limit,
-            "probe.rate_per_s": probe_rate,
-            "deployment.max_model_len": max_model_len,
-            "output": str(output) if output else None,
-            "run_id": run_id,
-            "local.model_dir": str(model_dir) if model_dir else None,
-            "kubernetes.namespace": namespace,
-            "s3.bucket": s3_bucket,
-            "s3.prefix": s3_prefix,
-            "s3.endpoint": s3_endpoint,
-            "s3.region": s3_region,
-            "s3.addressing_style": s3_addressing_style,
-        },
-    )
-    if scenario_index is not None:
-        from runner.scenarios.matrix import pick
+@click.pass_context
+def run_cmd(ctx: click.Context, config_file: Path | None, scenario_index: int | None) -> None:
+    """Deploy, load, inject, measure, judge and report one or more scenarios.
 
-        config = config.model_copy(update={"scenarios": [pick(config.scenarios, scenario_index)]})
+    Every setting of the config file is a flag named by its dotted path (`--load.clients 8`,
+    `--fault.inject-after-s 5`); a flag overrides the --config file's value.
+    """
+    config = build_run_config(config_file, scenario_index, options.given(ctx))
     from runner.run.scenario import run_suite
 
     sys.exit(run_suite(config))
+
+
+def run_config(args: list[str]) -> RunConfig:
+    """The RunConfig `ft-runner run ARGS` would run, without running anything."""
+    with run_cmd.make_context("run", list(args)) as ctx:
+        return build_run_config(ctx.params["config_file"], ctx.params["scenario_index"], options.given(ctx))
 
 
 @main.command("show-scenario", hidden=True)

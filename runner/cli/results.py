@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from runner.cli.options import ALIASES, FLAG_CONTEXT, config_option, given
 from runner.core.config import S3Config
 from runner.core.errors import UserError
 from runner.store.s3 import EXIT_UPLOAD_INCOMPLETE, parse_s3_url
@@ -19,37 +20,38 @@ from runner.store.s3 import EXIT_UPLOAD_INCOMPLETE, parse_s3_url
 
 def s3_options(fn):
     """--s3-endpoint, --s3-region and --s3-addressing-style, as on `ft-runner run`."""
-    fn = click.option("--s3-addressing-style", type=click.Choice(["auto", "path", "virtual"]), default="auto",
-                      show_default=True, help="Bucket in the path or in the host name.")(fn)
-    fn = click.option("--s3-region", help="Region of the bucket (default: the AWS chain's).")(fn)
-    fn = click.option("--s3-endpoint", help="S3-compatible endpoint URL (default: AWS_ENDPOINT_URL or AWS).")(fn)
+    for dotted in ("s3.addressing_style", "s3.region", "s3.endpoint"):  # bottom-up: listed endpoint first
+        fn = config_option(dotted, *ALIASES[dotted])(fn)
     return fn
 
 
-def _s3(endpoint: str | None, region: str | None, style: str) -> S3Config:
+def _s3() -> S3Config:
+    """The S3Config of the s3 options given on the current command line."""
+    values = {dotted.removeprefix("s3."): v for dotted, v in given(click.get_current_context()).items()}
+    endpoint = values.get("endpoint")
     if endpoint and not endpoint.startswith(("http://", "https://")):
         raise UserError(f"--s3-endpoint {endpoint!r} is not a URL: write it as http(s)://HOST[:PORT]")
-    return S3Config(endpoint=endpoint, region=region, addressing_style=style)
+    return S3Config.model_validate(values)
 
 
-def _remote(url: str, endpoint, region, style):
+def _remote(url: str):
     from runner.store.fetch import Remote
 
-    return Remote(_s3(endpoint, region, style), url)
+    return Remote(_s3(), url)
 
 
-def _load(source: str, endpoint, region, style):
+def _load(source: str):
     """(run summary, scenario summaries) from a local directory or an s3:// URL."""
     if source.startswith("s3://"):
         from runner.store.fetch import read_remote_summaries
 
-        return read_remote_summaries(_remote(source, endpoint, region, style))
+        return read_remote_summaries(_remote(source))
     from runner.store.resultdir import load_local
 
     return load_local(Path(source))
 
 
-@click.group("results")
+@click.group("results", context_settings=FLAG_CONTEXT)
 def results() -> None:
     """Saved result trees: list runs in S3, download, re-print tables, compare two runs."""
 
@@ -57,13 +59,13 @@ def results() -> None:
 @results.command("list")
 @click.argument("url")
 @s3_options
-def list_cmd(url, s3_endpoint, s3_region, s3_addressing_style) -> None:
+def list_cmd(url) -> None:
     """Runs under s3://BUCKET/PREFIX and their scenarios' verdicts (read from the summaries)."""
     from tabulate import tabulate
 
     from runner.store.fetch import list_runs
 
-    runs = list_runs(_remote(url, s3_endpoint, s3_region, s3_addressing_style))
+    runs = list_runs(_remote(url))
     if not runs:
         click.echo(f"no runs under {url}")
         return
@@ -99,14 +101,14 @@ class _RichProgress:
 @click.option("--scenario", help="Only this scenario's tree (plus the run's top-level files).")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar on stderr.")
 @s3_options
-def download_cmd(url, dest, scenario, progress, s3_endpoint, s3_region, s3_addressing_style) -> None:
+def download_cmd(url, dest, scenario, progress) -> None:
     """Fetch s3://BUCKET/PREFIX/<run-id> into DEST/<run-id>/, verifying every file's sha256."""
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     from runner.store.fetch import download_run
 
-    remote = _remote(url, s3_endpoint, s3_region, s3_addressing_style)
+    remote = _remote(url)
     _, prefix = parse_s3_url(url)
     if not prefix:
         raise UserError(f"{url} names no run: give s3://BUCKET/PREFIX/<run-id> (see `ft-runner results list`)")
@@ -149,12 +151,12 @@ def show_cmd(directory: Path) -> None:
 @click.argument("run_b")
 @click.option("--fail-on-regression", is_flag=True, help="Exit 1 when a scenario regressed.")
 @s3_options
-def compare_cmd(run_a, run_b, fail_on_regression, s3_endpoint, s3_region, s3_addressing_style) -> None:
+def compare_cmd(run_a, run_b, fail_on_regression) -> None:
     """Regression table of RUN_B against RUN_A (each a local run directory or s3://BUCKET/PREFIX/<run-id>)."""
     from runner.report.compare import compare, render
 
-    _, a = _load(run_a, s3_endpoint, s3_region, s3_addressing_style)
-    _, b = _load(run_b, s3_endpoint, s3_region, s3_addressing_style)
+    _, a = _load(run_a)
+    _, b = _load(run_b)
     rows = compare(a, b)
     click.echo(render(rows, run_a, run_b))
     if fail_on_regression and any(r.regressions for r in rows):
@@ -165,12 +167,12 @@ def compare_cmd(run_a, run_b, fail_on_regression, s3_endpoint, s3_region, s3_add
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("url")
 @s3_options
-def upload_cmd(run_dir, url, s3_endpoint, s3_region, s3_addressing_style) -> None:
+def upload_cmd(run_dir, url) -> None:
     """Upload (or finish uploading) a saved run directory to s3://BUCKET/PREFIX/<run-id>/."""
     from runner.store.s3 import Uploader
 
     bucket, prefix = parse_s3_url(url)
-    s3 = _s3(s3_endpoint, s3_region, s3_addressing_style).model_copy(update={"bucket": bucket, "prefix": prefix})
+    s3 = _s3().model_copy(update={"bucket": bucket, "prefix": prefix})
     uploader = Uploader(s3, run_dir.resolve().name, run_dir)
     report = uploader.final_pass()
     for line in report.lines():

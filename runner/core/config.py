@@ -1,8 +1,9 @@
 """Everything a user can set, as strict pydantic models.
 
-This module is the single source of the CLI defaults, of the runner's config
-file format (YAML, also what the Helm chart renders into its ConfigMap) and of
-`chart/values.schema.json`. Unknown keys are errors (`extra="forbid"`).
+This module is the single source of the CLI flags (runner/cli/options.py walks these
+models), of the runner's config file format (YAML, also what the Helm chart renders
+into its ConfigMap) and of `chart/values.schema.json`. Unknown keys are errors
+(`extra="forbid"`); every field has a description (the flag's help, the chart's docs).
 
 Load sizes differ by platform: the seed's 10 clients x 150 requests stay the
 cluster defaults, while the local platform (2 CPU cores, mocker workers) uses
@@ -31,14 +32,16 @@ class Strict(BaseModel):
 class LoadConfig(Strict):
     """Client load. None means: the platform's default (see PLATFORM_LOAD_DEFAULTS)."""
 
-    client: ClientKind = Field("aiperf", description="Load generator: aiperf (default) or the in-process legacy client.")
+    client: ClientKind = Field("aiperf", description="Load generator: aiperf or the in-process legacy client.")
     aiperf_mode: AiperfMode = Field(
         "pooled",
         description="pooled: one aiperf process with --concurrency N (cheap); "
         "per-client: one aiperf process per client (the seed's client_N/attempt_M tree).",
     )
-    clients: PositiveInt | None = Field(None, description="Concurrent clients (seed: 10).")
-    requests_per_client: PositiveInt | None = Field(None, description="Requests each client owes (seed: 150).")
+    clients: PositiveInt | None = Field(None, description="Concurrent clients (null: the platform's default).")
+    requests_per_client: PositiveInt | None = Field(
+        None, description="Requests each client owes (null: the platform's default)."
+    )
     input_tokens: PositiveInt = Field(100, description="Prompt length in tokens (ISL).")
     output_tokens: PositiveInt = Field(100, description="max_tokens of every request (OSL).")
     request_rate_per_client: PositiveFloat = Field(1.0, description="Upper bound on requests/s per client.")
@@ -56,7 +59,10 @@ class LoadConfig(Strict):
 
 class FaultConfig(Strict):
     inject_after_s: float | None = Field(
-        None, ge=0, description="Seconds after the first successful request at which the fault is injected."
+        None,
+        ge=0,
+        description="Seconds after the first successful request at which the fault is injected "
+        "(null: the platform's default).",
     )
     targets: PositiveInt = Field(1, description="How many replicas of the hit role the fault targets.")
     seed: int = Field(0, description="Seed of the RNG that picks the target replica(s); recorded in faults.json.")
@@ -71,17 +77,27 @@ class FaultConfig(Strict):
 
 
 class Thresholds(Strict):
-    min_success_rate: float = Field(ge=0, le=1)
-    max_recovery_s: float | None = Field(None, gt=0)
+    min_success_rate: float = Field(ge=0, le=1, description="Lowest acceptable share of successful requests (0..1).")
+    max_recovery_s: float | None = Field(
+        None, gt=0, description="Longest acceptable service recovery in seconds (null: not checked)."
+    )
 
 
 class ChecksConfig(Strict):
     consecutive_successes: PositiveInt = Field(
         5, description="Service recovery: K consecutive successes after the fault that mark recovery."
     )
-    baseline: Thresholds = Thresholds(min_success_rate=1.0)
-    redundant: Thresholds = Thresholds(min_success_rate=0.99, max_recovery_s=60.0)
-    single_replica: Thresholds = Thresholds(min_success_rate=0.10, max_recovery_s=180.0)
+    baseline: Thresholds = Field(
+        Thresholds(min_success_rate=1.0), description="Thresholds of scenarios without a fault."
+    )
+    redundant: Thresholds = Field(
+        Thresholds(min_success_rate=0.99, max_recovery_s=60.0),
+        description="Thresholds when the hit role has more than one replica.",
+    )
+    single_replica: Thresholds = Field(
+        Thresholds(min_success_rate=0.10, max_recovery_s=180.0),
+        description="Thresholds when the hit role has one replica.",
+    )
     overflow_min_rejected: float = Field(0.9, ge=0, le=1, description="Token overflow: share of oversized prompts rejected.")
     overflow_recovery_min_success: float = Field(0.9, ge=0, le=1, description="Token overflow: success rate afterwards.")
 
@@ -114,8 +130,12 @@ OPERATOR_PORTS = {
 
 
 class KubernetesConfig(Strict):
-    namespace: str = Field("default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-    api_version: ApiVersion = "v1beta1"
+    namespace: str = Field(
+        "default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="Namespace of the graph and its pods."
+    )
+    api_version: ApiVersion = Field(
+        "v1beta1", description="DynamoGraphDeployment API version of the installed operator: v1beta1 or v1alpha1."
+    )
     image: str | None = Field(None, description="Dynamo runtime image for the graph.")
     template_dir: Path | None = Field(None, description="Directory of custom Jinja DGD templates.")
     tokenizer: str | None = Field(None, description="Tokenizer for aiperf: a local directory or an HF id.")
@@ -190,26 +210,50 @@ class ProbeConfig(Strict):
 
 
 class S3Config(Strict):
-    bucket: str | None = None
-    prefix: str = ""
-    endpoint: str | None = None
-    region: str | None = None
-    addressing_style: AddressingStyle = "auto"
+    bucket: str | None = Field(
+        None,
+        description="Upload every scenario's tree to this bucket as soon as it ends (null: no upload; in a pod the "
+        "results are lost with it).",
+    )
+    prefix: str = Field("", description="Key prefix: results land at s3://BUCKET/PREFIX/<run-id>/<scenario>/.")
+    endpoint: str | None = Field(
+        None, description="Endpoint URL of an S3-compatible store (null: AWS_ENDPOINT_URL or AWS)."
+    )
+    region: str | None = Field(None, description="Region of the bucket (null: the AWS chain's).")
+    addressing_style: AddressingStyle = Field(
+        "auto", description="S3 addressing style: the bucket in the path, in the host name (virtual), or auto."
+    )
 
 
 class RunConfig(Strict):
-    scenarios: list[str] = Field(default_factory=list, description="Scenario names from `ft-runner scenarios`.")
-    platform: Platform = "local"
+    scenarios: list[str] = Field(
+        default_factory=list,
+        description="Scenario names (see `ft-runner scenarios`); none on the local platform: the default local suite.",
+    )
+    platform: Platform = Field("local", description="Where Dynamo runs: processes on this machine, or a cluster.")
     output: Path = Field(Path("results"), description="Root of the result tree.")
-    run_id: str | None = Field(None, pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
-    load: LoadConfig = LoadConfig()
-    fault: FaultConfig = FaultConfig()
-    checks: ChecksConfig = ChecksConfig()
-    probe: ProbeConfig = ProbeConfig()
-    deployment: DeploymentConfig = DeploymentConfig()
-    local: LocalConfig = LocalConfig()
-    kubernetes: KubernetesConfig = KubernetesConfig()
-    s3: S3Config = S3Config()
+    run_id: str | None = Field(
+        None, pattern=r"^[a-z0-9][a-z0-9-]{0,40}$", description="Run id in result paths (null: made from the time)."
+    )
+    load: LoadConfig = Field(LoadConfig(), description="Client load (aiperf or the legacy client).")
+    fault: FaultConfig = Field(FaultConfig(), description="Fault injection.")
+    checks: ChecksConfig = Field(ChecksConfig(), description="Pass/fail thresholds by topology.")
+    probe: ProbeConfig = Field(
+        ProbeConfig(),
+        description="An optional stream of tiny requests (1 output token) beside the load: it resolves service "
+        "recovery to about 1/rate seconds, where the load's own requests resolve it to hundreds of ms. Counted apart "
+        "from the load; bounded in count and in time.",
+    )
+    deployment: DeploymentConfig = Field(
+        DeploymentConfig(), description="The Dynamo graph the runner deploys (locally, or as a DynamoGraphDeployment)."
+    )
+    local: LocalConfig = Field(LocalConfig(), description="Local platform settings.")
+    kubernetes: KubernetesConfig = Field(KubernetesConfig(), description="Kubernetes platform settings.")
+    s3: S3Config = Field(
+        S3Config(),
+        description="Where the result tree is uploaded; credentials come from the standard AWS chain (in the chart: "
+        "s3Credentials), never from here.",
+    )
 
     @model_validator(mode="after")
     def _unique_scenarios(self) -> RunConfig:

@@ -77,7 +77,8 @@ def test_unknown_config_key(ft_runner, tmp_path):
 
 
 def test_nothing_written_before_validation(ft_runner, tmp_path):
-    run_cli(ft_runner, "run", "--scenario", "nope", "--output", str(tmp_path / "out"), tmp_path=tmp_path)
+    proc = run_cli(ft_runner, "run", "--scenario", "nope", "--output", str(tmp_path / "out"), tmp_path=tmp_path)
+    assert_clean_error(proc, "unknown scenario")
     assert not (tmp_path / "out").exists()
 
 
@@ -85,9 +86,10 @@ def test_scenarios_listing_filters_and_json(ft_runner):
     import json
 
     proc = run_cli(ft_runner, "scenarios", "--backend", "mocker", "--platform", "local", "--json")
-    assert proc.returncode == 0
+    assert proc.returncode == 0, proc.stderr
     names = {e["name"] for e in json.loads(proc.stdout)}
     assert "mocker-agg-tp-1-dp-2-decode_worker" in names
     assert all("local" in e["platforms"] for e in json.loads(proc.stdout))
     table = run_cli(ft_runner, "scenarios", "--failure", "frontend_pod")
+    assert table.returncode == 0, table.stderr
     assert "vllm-agg-tp-1-dp-1-frontend_pod" in table.stdout and "Platforms" in table.stdout

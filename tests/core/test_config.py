@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
 from runner.core.config import RunConfig
 
@@ -39,3 +39,29 @@ def test_every_run_config_in_the_repo_validates():
     assert files, "examples/ should hold run configurations"
     for path in files:
         RunConfig.model_validate(yaml.safe_load(path.read_text()))
+
+
+def undescribed_fields(model, prefix=""):
+    """Dotted paths of every field, at any depth, that has no Field(description=...)."""
+    missing = []
+    for name, field in model.model_fields.items():
+        if not (field.description or "").strip():
+            missing.append(prefix + name)
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            missing += undescribed_fields(sub, f"{prefix}{name}.")
+    return missing
+
+
+def test_every_run_config_field_is_described():
+    assert undescribed_fields(RunConfig) == []
+
+
+def test_the_description_check_sees_nested_fields():
+    class Inner(BaseModel):
+        bare: int = 0
+
+    class Outer(BaseModel):
+        inner: Inner = Field(Inner(), description="described")
+
+    assert undescribed_fields(Outer) == ["inner.bare"]
