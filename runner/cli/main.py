@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from runner import __version__
 from runner.cli import options
 from runner.scenarios.catalog import BACKENDS, FAILURES, MODES, UnknownScenario, catalog, lookup, select
+from runner.core import exits
 from runner.core.config import RunConfig, load_config_file
 from runner.core.errors import UserError
 
@@ -36,13 +37,13 @@ class Cli(click.Group):
             return super().invoke(ctx)
         except (UserError, UnknownScenario) as exc:
             click.echo(f"error: {exc}", err=True)
-            sys.exit(2)
+            sys.exit(exits.USER_ERROR)
         except ValidationError as exc:
             click.echo(f"error: {_validation_message(exc)}", err=True)
-            sys.exit(2)
+            sys.exit(exits.USER_ERROR)
         except click.BadParameter as exc:
             click.echo(f"error: {exc.format_message()}", err=True)
-            sys.exit(2)
+            sys.exit(exits.USER_ERROR)
 
 
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
@@ -109,7 +110,7 @@ def run_cmd(ctx: click.Context, config_file: Path | None, scenario_index: int | 
     `--fault.inject-after-s 5`); a flag overrides the --config file's value.
     """
     config = build_run_config(config_file, scenario_index, options.given(ctx))
-    from runner.run.scenario import run_suite
+    from runner.run.suite import run_suite
 
     sys.exit(run_suite(config))
 

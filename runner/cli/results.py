@@ -13,9 +13,10 @@ from pathlib import Path
 import click
 
 from runner.cli.options import ALIASES, FLAG_CONTEXT, config_option, given
+from runner.core import exits
 from runner.core.config import S3Config
 from runner.core.errors import UserError
-from runner.store.s3 import EXIT_UPLOAD_INCOMPLETE, parse_s3_url
+from runner.store.s3 import parse_s3_url
 
 
 def s3_options(fn):
@@ -178,5 +179,5 @@ def upload_cmd(run_dir, url) -> None:
     for line in report.lines():
         click.echo(line, err=not report.ok)
     if not report.ok:
-        sys.exit(EXIT_UPLOAD_INCOMPLETE)
+        sys.exit(exits.UPLOAD_INCOMPLETE)
     click.echo(f"uploaded to {uploader.url()}")

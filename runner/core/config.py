@@ -284,14 +284,6 @@ class ResolvedLoad(LoadConfig):
     clients: PositiveInt
     requests_per_client: PositiveInt
 
-    @property
-    def total_requests(self) -> int:
-        return self.clients * self.requests_per_client
-
-    @property
-    def total_rate(self) -> float:
-        return self.clients * self.request_rate_per_client
-
 
 PLATFORM_LOAD_DEFAULTS: dict[str, dict] = {
     # seed defaults; the fault lands 30 s into the load as upstream intended

@@ -4,4 +4,3 @@
 class UserError(Exception):
     """Bad input or a missing prerequisite: exit code 2, one line naming the fix, no traceback."""
 
-    exit_code = 2

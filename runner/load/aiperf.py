@@ -15,8 +15,10 @@ and for the first successful request, which times the fault.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import time
@@ -26,7 +28,7 @@ from pathlib import Path
 from runner.core.errors import UserError
 from runner.core.procs import die_with_parent
 from runner.load.base import LoadSpec, Progress
-from runner.results.records import MalformedExport, Record, iter_aiperf, iter_aiperf_lines
+from runner.results.records import MalformedExport, Record, iter_aiperf_lines, load_tree
 
 TAIL_PERIOD_S = 0.25
 STARTUP_ALLOWANCE_S = 90.0  # aiperf takes ~10 s to its first request on 2 cores; much more under load
@@ -38,6 +40,7 @@ DEFAULT_DATASET_ENTRIES = 100
 TIMING_MANAGER_TITLE = b"aiperf timing_manager"
 TIMING_MANAGER_REGISTERED = b"Registered Timing Manager"
 PROFILING_STARTED = b"Phase profiling (profiling) started"
+CONFIGURED = b"AIPerf System is CONFIGURED"
 
 
 def aiperf_executable() -> Path:
@@ -98,15 +101,16 @@ class AiperfLoad:
         self.progress = Progress()
         self._procs: set[asyncio.subprocess.Process] = set()
         self._first: dict[str, _Attempt] = {}
+        self._launched: list[_Attempt] = []
         self.attempt_exit_codes: dict[str, list[int]] = {}
 
     def _client_plan(self) -> list[tuple[str, int, float, int]]:
         """(name, concurrency, rate, requests owed) of each aiperf client."""
         spec = self.spec
         if spec.aiperf_mode == "pooled":
-            return [("client_pool", spec.clients, spec.rate_per_client * spec.clients,
+            return [("client_pool", spec.clients, spec.request_rate_per_client * spec.clients,
                      spec.clients * spec.requests_per_client)]
-        return [(f"client_{i}", 1, spec.rate_per_client, spec.requests_per_client) for i in range(spec.clients)]
+        return [(f"client_{i}", 1, spec.request_rate_per_client, spec.requests_per_client) for i in range(spec.clients)]
 
     async def prepare(self) -> None:
         """Start every client's first aiperf process now, held before its first request until `run()`:
@@ -128,12 +132,12 @@ class AiperfLoad:
         finally:
             await self._stop_all()
 
+    def starting(self) -> bool:
+        """An aiperf process of this load is still configuring: its start-up keeps a core busy for seconds."""
+        return any(not a.done and not a.configured() for a in self._launched)
+
     def records(self) -> list[Record]:
-        out: list[Record] = []
-        for export in sorted(self.out_dir.glob("client_*/attempt_*/profile_export.jsonl")):
-            attempt = int(export.parent.name.split("_")[-1])
-            out.extend(iter_aiperf(export, client=export.parent.parent.name, attempt=attempt, phase=self.phase))
-        return out
+        return load_tree(self.out_dir, self.phase)
 
     async def _client(self, name: str, concurrency: int, rate: float, count: int) -> None:
         """Attempts until every request is paid off by a success (or the attempts or the time run out).
@@ -164,18 +168,37 @@ class AiperfLoad:
             owed = count - sum(a.tail.successes for a in attempts) - sum(a.unfinished() for a in running)
             if not running and (owed <= 0 or len(attempts) >= self.spec.max_attempts or loop.time() >= deadline):
                 break
+            held = running[-1] if len(running) > 1 and not running[-1].gate.is_open else None
+            if owed > 0 and held is not None and loop.time() < deadline:
+                await self._enlarge(held, attempts, held.count + owed, deadline - loop.time())
+                continue
             if owed > 0 and len(attempts) < self.spec.max_attempts and loop.time() < deadline \
                     and _next_is_due(running, rate, attempts[0].startup_ns()):
                 attempts.append(self._launch(name, len(attempts), concurrency, rate, owed, deadline - loop.time()))
             _let_go(attempts, rate)
             await asyncio.sleep(TAIL_PERIOD_S)
 
+    async def _enlarge(self, held: _Attempt, attempts: list[_Attempt], count: int, remaining_s: float) -> None:
+        """More requests became owed (failure records arrive late) while the next attempt waits, held, for
+        the running one's last request: start it afresh for all of them now rather than a further attempt
+        (another ~10 s aiperf start-up) after it."""
+        if held.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(held.proc.pid, signal.SIGKILL)
+        await asyncio.gather(held.task, return_exceptions=True)
+        shutil.rmtree(held.artifact_dir, ignore_errors=True)
+        index = attempts.index(held)
+        name = held.artifact_dir.parent.name
+        attempts[index] = self._launch(name, index, held.concurrency, held.rate, count, remaining_s)
+
     def _launch(self, name: str, index: int, concurrency: int, rate: float, count: int,
                 remaining_s: float) -> _Attempt:
         artifact_dir = self.out_dir / name / f"attempt_{index}"
         artifact_dir.mkdir(parents=True, exist_ok=True)
         bound = min(remaining_s, count / rate + self.spec.request_timeout_s + STARTUP_ALLOWANCE_S)
-        attempt = _Attempt(count=count, tail=_ExportTail(artifact_dir / "profile_export.jsonl", self.progress))
+        attempt = _Attempt(count=count, tail=_ExportTail(artifact_dir / "profile_export.jsonl", self.progress),
+                           artifact_dir=artifact_dir, concurrency=concurrency, rate=rate)
+        self._launched.append(attempt)
         attempt.task = asyncio.create_task(self._attempt(artifact_dir, concurrency, rate, count, bound, attempt))
         return attempt
 
@@ -189,8 +212,10 @@ class AiperfLoad:
                 env=_aiperf_env(), preexec_fn=die_with_parent,
             )
         self._procs.add(proc)
-        holding = asyncio.create_task(attempt.gate.hold(proc, artifact_dir / "logs" / "aiperf.log"))
+        attempt.proc = proc
+        holding = asyncio.create_task(attempt.gate.hold(proc, attempt.aiperf_log))
         tail_task = asyncio.create_task(attempt.tail.follow(proc))
+        watching = asyncio.create_task(_watch_configured(attempt, proc))
         try:
             await attempt.gate.wait_open(proc)
             attempt.code = await asyncio.wait_for(proc.wait(), bound_s)
@@ -199,6 +224,7 @@ class AiperfLoad:
         finally:
             self._procs.discard(proc)
             holding.cancel()
+            watching.cancel()
         await tail_task
         attempt.done = True
 
@@ -235,6 +261,12 @@ async def _interrupt(proc: asyncio.subprocess.Process) -> int:
         return await proc.wait()
 
 
+async def _watch_configured(attempt: _Attempt, proc: asyncio.subprocess.Process) -> None:
+    """Stamp when the attempt is configured, held or not: its start-up excludes the time held after."""
+    while proc.returncode is None and not attempt.configured():
+        await asyncio.sleep(TAIL_PERIOD_S)
+
+
 def _next_is_due(running: list[_Attempt], rate: float, startup_ns: int | None = None) -> bool:
     """Start the next attempt when none runs; else once the running one's latest requests succeed again
     (the owed count is then final, barring a second outage), or at the latest one aiperf start-up
@@ -245,7 +277,7 @@ def _next_is_due(running: list[_Attempt], rate: float, startup_ns: int | None = 
     last_send_ns = current.last_send_ns(rate)
     if last_send_ns is None:
         return False
-    recovered = current.tail.trailing_successes >= RECOVERED_AFTER_SUCCESSES
+    recovered = current.tail.settled_successes(rate) >= RECOVERED_AFTER_SUCCESSES
     lead_ns = int(startup_ns * PREWARM_MARGIN) if startup_ns else int(PREWARM_LEAD_S * 1e9)
     return recovered or time.time_ns() >= last_send_ns - lead_ns
 
@@ -269,10 +301,13 @@ class _Gate:
 
     def __init__(self):
         self.is_open = False
+        self.opened_ns: int | None = None
         self._opened = asyncio.Event()
         self._stopped_pid: int | None = None
 
     def open(self) -> None:
+        if not self.is_open:
+            self.opened_ns = time.time_ns()
         self.is_open = True
         self._opened.set()
         if self._stopped_pid is not None:
@@ -327,16 +362,35 @@ class _Attempt:
 
     count: int
     tail: _ExportTail
+    artifact_dir: Path
+    concurrency: int = 1
+    rate: float = 1.0
     task: asyncio.Task | None = None
+    proc: asyncio.subprocess.Process | None = None
     gate: _Gate = field(default_factory=_Gate)
     launched_ns: int | None = None
     code: int = -1
     done: bool = False
+    configured_ns: int | None = None  # when configured() first saw it configured (polled)
+
+    @property
+    def aiperf_log(self) -> Path:
+        return self.artifact_dir / "logs" / "aiperf.log"
+
+    def configured(self) -> bool:
+        if self.configured_ns is None:
+            with contextlib.suppress(OSError):
+                if CONFIGURED in self.aiperf_log.read_bytes():
+                    self.configured_ns = time.time_ns()
+        return self.configured_ns is not None
 
     def startup_ns(self) -> int | None:
-        """Launch to first request: aiperf's start-up (at most; the gate may have held it longer)."""
+        """aiperf's start-up: launch to first request, less the time the gate held it once configured."""
         if self.launched_ns is None or self.tail.first_start_ns is None:
             return None
+        opened = self.gate.opened_ns
+        if self.configured_ns is not None and opened is not None and opened > self.configured_ns:
+            return self.configured_ns - self.launched_ns + (self.tail.first_start_ns - opened)
         return self.tail.first_start_ns - self.launched_ns
 
     def unfinished(self) -> int:
@@ -358,7 +412,7 @@ class _ExportTail:
         self.offset = 0
         self.successes = 0
         self.completed = 0
-        self.trailing_successes = 0  # successes since the last failure, in the export's order
+        self.outcomes: list[tuple[int, bool]] = []  # (start, ok) of every completed request, by start
         self.first_start_ns: int | None = None
 
     async def follow(self, proc: asyncio.subprocess.Process) -> None:
@@ -382,8 +436,21 @@ class _ExportTail:
                 self.progress.add(record)
                 self.successes += record.ok
                 self.completed += 1
-                self.trailing_successes = self.trailing_successes + 1 if record.ok else 0
+                bisect.insort(self.outcomes, (record.start_ns, record.ok))
                 if self.first_start_ns is None or record.start_ns < self.first_start_ns:
                     self.first_start_ns = record.start_ns
         except MalformedExport:
             pass  # the full read after the run reports it with the right line number
+
+    def settled_successes(self, rate: float) -> int:
+        """Successes in a row, in sending order, ending at the last request before the first one without a
+        record yet. aiperf writes records late and out of order under load: a request sent before a run of
+        successes may still fail, and counting by the export's order would then owe one request too few."""
+        if self.first_start_ns is None:
+            return 0
+        run = 0
+        for index, (start_ns, ok) in enumerate(self.outcomes):
+            if round((start_ns - self.first_start_ns) / 1e9 * rate) > index:
+                break  # a request sent before this one has no record yet
+            run = run + 1 if ok else 0
+        return run

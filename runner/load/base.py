@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
 
 from runner.results.records import Record
 
@@ -20,7 +22,7 @@ class LoadSpec:
     requests_per_client: int
     input_tokens: int
     output_tokens: int
-    rate_per_client: float
+    request_rate_per_client: float
     streaming: bool
     max_attempts: int
     retry_backoff_s: float
@@ -49,12 +51,32 @@ class Progress:
             self.failed += 1
 
 
+class Load(Protocol):
+    """A load generator: prepare() may start it ahead (held before its first request), run() sends
+    the load, discard() stops what prepare() started when run() will not come, records() reads it back."""
+
+    spec: LoadSpec
+    out_dir: Path
+    progress: Progress
+
+    async def prepare(self) -> None: ...
+
+    async def run(self) -> None: ...
+
+    async def discard(self) -> None: ...
+
+    def starting(self) -> bool:
+        """A generator process is still starting up (busy on a core; the next scenario's should wait)."""
+
+    def records(self) -> list[Record]: ...
+
+
 def digits_prompt(tokens: int, rng: random.Random) -> str:
     """A prompt of about `tokens` tokens: random digits separated by spaces (one token each in BPE vocabularies)."""
     return " ".join(rng.choice("0123456789") for _ in range(tokens))
 
 
-def default_max_duration(requests_per_client: int, rate_per_client: float, request_timeout_s: float,
+def default_max_duration(requests_per_client: int, request_rate_per_client: float, request_timeout_s: float,
                          max_attempts: int) -> float:
     """A generous but finite bound on one load phase: every try of every request at the rate, plus slack."""
-    return requests_per_client * max_attempts / rate_per_client + request_timeout_s + 120.0
+    return requests_per_client * max_attempts / request_rate_per_client + request_timeout_s + 120.0

@@ -21,7 +21,7 @@ import aiohttp
 
 from runner.load.base import LoadSpec, Progress, digits_prompt
 from runner.results.observe import iso_from_ns
-from runner.results.records import LegacyAttempt, LegacyLine, Record, iter_legacy, legacy_encoder
+from runner.results.records import LegacyAttempt, LegacyLine, Record, legacy_encoder, load_tree
 
 MAX_BACKOFF_S = 5.0
 
@@ -40,6 +40,9 @@ class LegacyLoad:
     async def discard(self) -> None:
         """Nothing was started by prepare()."""
 
+    def starting(self) -> bool:
+        return False
+
     async def run(self) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         timeout = aiohttp.ClientTimeout(total=self.spec.request_timeout_s)
@@ -52,16 +55,11 @@ class LegacyLoad:
                 pass  # the bound on the phase; what was measured is on disk
 
     def records(self) -> list[Record]:
-        out: list[Record] = []
-        for i in range(self.spec.clients):
-            path = self.out_dir / f"client_{i}.log.txt"
-            if path.exists():
-                out.extend(iter_legacy(path, client=f"client_{i}", phase=self.phase))
-        return out
+        return load_tree(self.out_dir, self.phase)
 
     async def _client(self, index: int, session: aiohttp.ClientSession) -> None:
         spec = self.spec
-        interval = 1.0 / spec.rate_per_client
+        interval = 1.0 / spec.request_rate_per_client
         path = self.out_dir / f"client_{index}.log.txt"
         with path.open("ab") as log:
             for n in range(spec.requests_per_client):

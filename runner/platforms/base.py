@@ -6,7 +6,7 @@ platform only deploys, observes, injects, collects and tears down.
 
 Roles are "frontend", "decode" and "prefill" (aggregated workers are "decode").
 A replica is named like a pod; evidence is plain JSON-able dicts so that
-`faults.judge_*` (pure) can decide whether a fault took effect.
+`runner.results.evidence` (pure) can decide whether a fault took effect.
 """
 
 from __future__ import annotations
@@ -72,6 +72,10 @@ class Platform(Protocol):
 
     def preflight(self, scenarios: list[Scenario]) -> None:
         """Raise a UserError naming the fix when the platform cannot start (missing install, model...)."""
+
+    def planned_endpoints(self, scenario: Scenario) -> tuple[list[str], str] | None:
+        """(endpoints, tokenizer) the scenario's deployment will have, when known before it is
+        deployed (then the suite starts its load generator during the scenario before); else None."""
 
     async def deploy(self, scenario: Scenario, tree: Path) -> Deployment:
         """Create the deployment (returns without waiting for readiness)."""

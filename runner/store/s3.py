@@ -33,13 +33,13 @@ from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
+from runner.core import exits
 from runner.core.config import S3Config
 from runner.core.errors import UserError
 
 MANIFEST = "manifest.json"
 SHA_META = "sha256"
 MANIFEST_VERSION = "1"
-EXIT_UPLOAD_INCOMPLETE = 3  # tests done (and passed), but the result tree is not completely in the store
 
 MiB = 1024 * 1024
 
@@ -523,5 +523,5 @@ def final_exit_code(test_exit_code: int, upload: UploadReport | None) -> int:
     if test_exit_code != 0:
         return test_exit_code
     if upload is not None and not upload.ok:
-        return EXIT_UPLOAD_INCOMPLETE
+        return exits.UPLOAD_INCOMPLETE
     return 0

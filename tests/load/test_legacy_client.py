@@ -59,7 +59,7 @@ async def _run(script, tmp_path, streaming=True, attempts=3, requests=1):
     await site.start()
     port = site._server.sockets[0].getsockname()[1]
     spec = LoadSpec(endpoints=[f"http://127.0.0.1:{port}"], model="m", tokenizer="", clients=1,
-                    requests_per_client=requests, input_tokens=5, output_tokens=3, rate_per_client=1000,
+                    requests_per_client=requests, input_tokens=5, output_tokens=3, request_rate_per_client=1000,
                     streaming=streaming, max_attempts=attempts, retry_backoff_s=0.0, request_timeout_s=5,
                     max_duration_s=30)
     load = LegacyLoad(spec, tmp_path)

@@ -11,7 +11,8 @@ import pytest
 from report.synthetic import DEFAULT_SPECS, build_run
 from runner.core.config import S3Config
 from runner.store.fetch import Remote, download_run
-from runner.store.s3 import EXIT_UPLOAD_INCOMPLETE, MANIFEST, RetryPolicy, Uploader, final_exit_code
+from runner.core import exits
+from runner.store.s3 import MANIFEST, RetryPolicy, Uploader, final_exit_code
 
 from .conftest import Store, free_port
 from .test_store_upload import FAST, all_keys, s3cfg, tree_hashes
@@ -107,7 +108,7 @@ def test_store_that_stays_down_is_reported_not_raised(own_store, creds, run):
     assert final.errors[f"ci/nightly/{summary.run_id}/{MANIFEST}"].startswith("held back")
     assert elapsed < 30, f"an outage must cost one file's retry budget per pass, not one per file ({elapsed:.1f} s)"
     assert tree_hashes(run_dir) == {**before, MANIFEST: tree_hashes(run_dir)[MANIFEST]}
-    assert final_exit_code(0, final) == EXIT_UPLOAD_INCOMPLETE == 3
+    assert final_exit_code(0, final) == exits.UPLOAD_INCOMPLETE == 3
     assert final_exit_code(1, final) == 1
     lines = "\n".join(final.lines())
     assert "not uploaded:" in lines and "upload error:" in lines

@@ -75,6 +75,11 @@ class KubernetesPlatform:
         version = self.config.kubernetes.api_version
         self.api.get_dgd(version, "ft-runner-preflight-probe")  # 404 is fine; 403/unreachable/no CRD raise
 
+    def planned_endpoints(self, scenario: Scenario) -> tuple[list[str], str] | None:
+        """None: a DynamoGraphDeployment takes far longer to become ready than aiperf takes to start,
+        so the load generator starting with the deployment (prepare) already hides its start-up."""
+        return None
+
     async def deploy(self, scenario: Scenario, tree: Path) -> KubernetesDeployment:
         run_id = self.config.run_id or scenario.config.run_id or tree.parent.name
         dgd = render_dgd(scenario, run_id, owner_reference_from_env(self.config.kubernetes.namespace))

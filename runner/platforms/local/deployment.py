@@ -72,6 +72,7 @@ class LocalPlatform:
         self.config = config
         self._python: Path | None = None
         self._model_dir: Path | None = None
+        self._service_port = config.local.frontend_port or free_port()
 
     def preflight(self, scenarios: list[Scenario]) -> None:
         local = self.config.local
@@ -85,13 +86,20 @@ class LocalPlatform:
     async def deploy(self, scenario: Scenario, tree: Path) -> LocalDeployment:
         if self._python is None or self._model_dir is None:
             self.preflight([scenario])
-        deployment = LocalDeployment(scenario, tree, self._python, self._model_dir)
+        deployment = LocalDeployment(scenario, tree, self._python, self._model_dir, self._service_port)
         await deployment.start()
         return deployment
 
+    def planned_endpoints(self, scenario: Scenario) -> tuple[list[str], str] | None:
+        """Every deployment of the run answers on the same service address (one at a time), so a
+        scenario's load generator can start before its deployment exists."""
+        if self._model_dir is None:
+            return None
+        return [service_url(self._service_port)], str(self._model_dir)
+
 
 class LocalDeployment:
-    def __init__(self, scenario: Scenario, tree: Path, python: Path, model_dir: Path):
+    def __init__(self, scenario: Scenario, tree: Path, python: Path, model_dir: Path, service_port: int = 0):
         self.scenario = scenario
         self.tree = tree
         self.python = python
@@ -106,13 +114,13 @@ class LocalDeployment:
         self._observing: asyncio.Task | None = None
         self._frontend_counts: dict[tuple[str, int], float] = {}
         self._session: aiohttp.ClientSession | None = None
-        self.service = ServiceProxy(self._ready_frontend_ports, port=self.local.frontend_port)
+        self.service = ServiceProxy(self._ready_frontend_ports, port=service_port or self.local.frontend_port)
 
     # --- protocol ---------------------------------------------------------
 
     @property
     def endpoints(self) -> list[str]:
-        return [f"http://127.0.0.1:{self.service.port}"]
+        return [service_url(self.service.port)]
 
     @property
     def tokenizer(self) -> str:
@@ -487,6 +495,10 @@ class LocalDeployment:
             total = frontend_requests_total(text)
             if total is not None:
                 self._frontend_counts[(replica.name, replica.pid)] = total
+
+
+def service_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
 
 
 def make_platform(config) -> LocalPlatform:

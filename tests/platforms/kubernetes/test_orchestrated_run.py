@@ -7,7 +7,7 @@ import json
 import time
 
 from runner.core.config import RunConfig
-from runner.run.scenario import run_suite
+from runner.run.suite import run_suite
 from runner.run.ui import ProgressUI
 
 FAST_K8S = {"namespace": "ft", "access": "port-forward", "poll_interval_s": 0.05, "metrics_interval_s": 0.2}

@@ -1,0 +1,31 @@
+"""What one scenario run measured, before analysis."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from runner.results.frontend_log import TreeView
+from runner.results.records import Record
+from runner.results.summary import FaultRecord
+
+log = logging.getLogger("runner")
+
+
+@dataclass
+class Observed:
+    """What one scenario run measured, before analysis."""
+
+    startup_s: float | None = None
+    startup_reason: str | None = None
+    fault: FaultRecord | None = None
+    evidence: list[dict] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+    probe_records: list[Record] = field(default_factory=list)
+    phases: dict[str, list[Record]] = field(default_factory=dict)
+    restarts: int = 0
+    frontend_requests: int | None = None
+    server: TreeView | None = None  # the frontends' request log lines, read from the collected tree
+    migration_metric: int | None = None
+    errors: list[str] = field(default_factory=list)
+
