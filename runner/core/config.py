@@ -67,6 +67,8 @@ class FaultConfig(Strict):
     targets: PositiveInt = Field(1, description="How many replicas of the hit role the fault targets.")
     seed: int = Field(0, description="Seed of the RNG that picks the target replica(s); recorded in faults.json.")
     pod_delete_grace_period_s: int = Field(0, ge=0, description="Grace period of pod-delete faults (Kubernetes).")
+    stall_s: PositiveFloat = Field(
+        30.0, description="Stall faults (*_stall): how long the process stays stopped (SIGSTOP) before SIGCONT.")
     verify_timeout_s: PositiveFloat = Field(120.0, description="How long to wait for a fault's evidence.")
     overflow_multiplier: PositiveFloat = Field(
         2.0, description="Token overflow: prompt length as a multiple of the context limit."

@@ -5,8 +5,9 @@ Two implementations: `local` (real Dynamo processes on this machine) and
 platform only deploys, observes, injects, collects and tears down.
 
 Roles are "frontend", "decode" and "prefill" (aggregated workers are "decode").
-A replica is named like a pod; evidence is plain JSON-able dicts so that
-`runner.results.evidence` (pure) can decide whether a fault took effect.
+A replica is named like a pod. The fault modules (runner/faults/) are written against the primitives
+of `runner.faults.base.Replicas`, which every Deployment provides; the primitives return plain
+JSON-able dicts that `runner.faults.evidence` assembles into typed evidence.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from runner.faults.base import Replicas
 from runner.scenarios.plan import Scenario
 
 
@@ -22,7 +24,7 @@ class PlatformError(RuntimeError):
 
 
 @runtime_checkable
-class Deployment(Protocol):
+class Deployment(Replicas, Protocol):
     scenario: Scenario
 
     @property
@@ -44,15 +46,7 @@ class Deployment(Protocol):
 
     async def stop_observing(self) -> None: ...
 
-    async def snapshot(self, role: str, names: list[str]) -> list[dict]:
-        """Evidence of the targets before a fault (pid, cmdline, start time, uid, restarts)."""
-
-    async def inject(self, failure: str, kind: str, role: str, names: list[str]) -> list[dict]:
-        """Inject the fault into exactly these replicas; returns per-target stamps and what was sent."""
-
-    async def await_effect(self, failure: str, kind: str, role: str, before: list[dict], timeout_s: float) -> list[dict]:
-        """Wait until each target is gone and its replacement is ready (or the timeout);
-        returns the after-evidence per target (exit status, gone_ns, replacement, ready_ns)."""
+    # the fault primitives (snapshot, signal, delete, await_replacement, process_states): faults.base.Replicas
 
     def restarts_observed(self) -> int:
         """Container restarts plus replica replacements seen since deploy (0 for an undisturbed run)."""

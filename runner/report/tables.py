@@ -13,19 +13,12 @@ from collections.abc import Iterable
 
 from tabulate import tabulate
 
+from runner import faults
 from runner.results.summary import Percentiles, ReplicaTraffic, ScenarioSummary, Stage, TrafficCounts, WindowStats
 
 TABLE_FORMAT = dict(tablefmt="fancy_grid", floatfmt=".2f", missingval="N/A")
 VALUE_COLUMN_WIDTH = 90
-FAILURE_ORDER = (
-    "none",
-    "frontend",
-    "frontend_pod",
-    "decode_worker",
-    "decode_worker_pod",
-    "prefill_worker",
-    "prefill_worker_pod",
-)
+UNKNOWN_FAILURE_RANK = 1000  # a summary from another version may name a failure this one lacks
 GROUP_HEADERS = (
     "Failure",
     "Startup",
@@ -285,7 +278,8 @@ def group_tables(summaries: Iterable[ScenarioSummary]) -> str:
 
 
 def _failure_rank(summary: ScenarioSummary) -> tuple[int, str, str]:
-    rank = FAILURE_ORDER.index(summary.failure) if summary.failure in FAILURE_ORDER else len(FAILURE_ORDER)
+    known = faults.registry().get(summary.failure)
+    rank = known.order if known else UNKNOWN_FAILURE_RANK
     return rank, summary.failure, summary.scenario
 
 

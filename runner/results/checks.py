@@ -14,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Literal, Protocol
 
-from runner.scenarios.catalog import CatalogEntry
 from runner.core.config import ChecksConfig, Thresholds
+from runner.faults.evidence import Evidence
+from runner.scenarios.catalog import CatalogEntry
 from runner.results.summary import CheckResult, FaultRecord, Stage, StageStatus, Verdict, WindowStats
 
 Topology = Literal["baseline", "redundant", "single_replica", "token_overflow"]
@@ -24,19 +25,6 @@ OVERFLOW_PHASE = "overflow"
 RECOVERY_PHASE = "recovery"
 # Float noise must not fail a rate that sits exactly on its threshold (e.g. 3/30 vs 10 %).
 RATE_TOLERANCE = 1e-9
-
-# Failures whose stage-2 shortfall is a documented, expected outcome.
-SGLANG_ZOMBIE = (
-    "SGLang leaves the killed subprocess as a zombie: the container does not restart and the worker "
-    "never recovers on its own (upstream's documented limitation)"
-)
-KNOWN_LIMITATIONS: dict[str, str] = {
-    "sglang_decode_scheduler": SGLANG_ZOMBIE,
-    "sglang_decode_detokenizer": SGLANG_ZOMBIE,
-    "sglang_prefill_scheduler": SGLANG_ZOMBIE,
-    "sglang_prefill_detokenizer": SGLANG_ZOMBIE,
-}
-
 
 class AnalysisView(Protocol):
     """What the checks read from runner.results.analysis.Analysis (the layers keep the two modules apart)."""
@@ -66,7 +54,7 @@ def thresholds(kind: Topology, checks: ChecksConfig) -> Thresholds | None:
 
 
 def known_limitation(entry: CatalogEntry) -> str | None:
-    return KNOWN_LIMITATIONS.get(entry.failure)
+    return entry.fault.known_limitation
 
 
 # --- stage 1 -------------------------------------------------------------------
@@ -79,7 +67,7 @@ def stage1_scenario(
     targets: int,
     analysis: AnalysisView,
     fault: FaultRecord | None,
-    evidence: Sequence[Mapping],
+    evidence: Sequence[Evidence],
     restarts: int,
     overflow_phases_present: bool,
     errors: Sequence[str] = (),
@@ -108,7 +96,7 @@ def _records_exist(analysis: AnalysisView) -> CheckResult:
     return CheckResult(name="request records", status="PASS", detail=f"{analysis.total.requests} attempts recorded")
 
 
-def _no_fault_in_baseline(fault: FaultRecord | None, evidence: Sequence[Mapping]) -> CheckResult:
+def _no_fault_in_baseline(fault: FaultRecord | None, evidence: Sequence[Evidence]) -> CheckResult:
     if fault is not None or evidence:
         what = f"fault {fault.name!r}" if fault is not None else f"{len(evidence)} fault evidence record(s)"
         return CheckResult(name="no fault injected", status="FAIL", detail=f"a baseline run recorded {what}")
@@ -132,7 +120,7 @@ def _fault_stamped(fault: FaultRecord | None) -> CheckResult:
     return CheckResult(name="fault injected", status="PASS", detail=f"{fault.name} into {targets}")
 
 
-def _fault_took_effect(evidence: Sequence[Mapping], targets: int) -> list[CheckResult]:
+def _fault_took_effect(evidence: Sequence[Evidence], targets: int) -> list[CheckResult]:
     if not evidence:
         return [CheckResult(name="fault took effect", status="ERROR", detail="no fault evidence was recorded")]
     results = []
@@ -145,9 +133,9 @@ def _fault_took_effect(evidence: Sequence[Mapping], targets: int) -> list[CheckR
             )
         )
     for number, item in enumerate(evidence, 1):
-        target = item.get("target") or f"target {number}"
-        detail = item.get("detail") or "no detail recorded"
-        status: StageStatus = "PASS" if item.get("took_effect") is True else "ERROR"
+        target = item.target or f"target {number}"
+        detail = item.detail or "no detail recorded"
+        status: StageStatus = "PASS" if item.took_effect is True else "ERROR"
         results.append(CheckResult(name=f"fault took effect: {target}", status=status, detail=detail))
     return results
 
@@ -269,7 +257,7 @@ def judge(
     targets: int,
     analysis: AnalysisView,
     fault: FaultRecord | None,
-    evidence: Sequence[Mapping],
+    evidence: Sequence[Evidence],
     restarts: int,
     errors: Sequence[str] = (),
     overflow_phases_present: bool | None = None,

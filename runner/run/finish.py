@@ -9,6 +9,7 @@ import logging
 import time
 from pathlib import Path
 
+from runner.faults.evidence import EVIDENCE_VERSION
 from runner.results.analysis import analyze, analyze_phases, probe_recovery, window
 from runner.results.checks import judge
 from runner.results.observe import iso_from_ns
@@ -70,8 +71,9 @@ def finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: 
         summary.replicas = replica_traffic(joined, fault_ns, observed.server.replica_of_worker)
     write_json(tree / "summary.json", summary.model_dump(mode="json"))
     write_json(tree / "faults.json", {
+        "version": EVIDENCE_VERSION,
         "fault": observed.fault.model_dump() if observed.fault else None,
-        "evidence": observed.evidence,
+        "evidence": [e.model_dump(mode="json") for e in observed.evidence],
         "infrastructure_recovery_s": timings.infrastructure_recovery_s,
     })
     log.info("Verdict %s%s", verdict, (": " + "; ".join(reasons)) if reasons else "")
@@ -91,7 +93,7 @@ def _frontend_fault(scenario: Scenario, observed: Observed) -> FrontendFault | N
     fault = observed.fault
     if fault is None or fault.role != "frontend" or fault.injected_ns is None:
         return None
-    ready = [e.get("ready_ns") for e in observed.evidence if e.get("ready_ns")]
+    ready = [e.ready_ns for e in observed.evidence if e.ready_ns]
     end = max(ready) if ready else fault.injected_ns + int(scenario.config.fault.verify_timeout_s * 1e9)
     return FrontendFault(start_ns=fault.injected_ns - int(LOST_TAIL_LEAD_S * 1e9), end_ns=end)
 
@@ -134,9 +136,9 @@ def _infra_recovery(observed: Observed) -> tuple[float | None, str | None]:
         return None, "no replica was faulted"
     if not observed.evidence:
         return None, "no fault evidence was recorded"
-    ready = [e.get("ready_ns") for e in observed.evidence]
+    ready = [e.ready_ns for e in observed.evidence]
     if any(r is None for r in ready):
-        missing = [e["target"] for e in observed.evidence if e.get("ready_ns") is None]
+        missing = [e.target for e in observed.evidence if e.ready_ns is None]
         return None, f"no ready replacement for {', '.join(missing)} within the verify timeout"
     return round((max(ready) - observed.fault.injected_ns) / 1e9, 3), None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
+from runner.faults.evidence import Evidence
 from runner.results.frontend_log import TreeView
 from runner.results.records import Record
 from runner.results.summary import FaultRecord
@@ -19,7 +20,7 @@ class Observed:
     startup_s: float | None = None
     startup_reason: str | None = None
     fault: FaultRecord | None = None
-    evidence: list[dict] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
     probe_records: list[Record] = field(default_factory=list)
     phases: dict[str, list[Record]] = field(default_factory=dict)

@@ -17,11 +17,12 @@ from pathlib import Path
 from runner.core.errors import UserError
 from runner.load.base import Load
 from runner.platforms.base import PlatformError
-from runner.results.evidence import select_targets
+from runner.faults.token_overflow import judge_overflow
 from runner.results.frontend_log import read_tree_logs
 from runner.results.observe import FRONTEND_MIGRATIONS, iso_from_ns, tree_counter_total
 from runner.results.records import MalformedExport, Record
 from runner.results.summary import FaultRecord, ScenarioSummary
+from runner.run.fault_step import run_fault
 from runner.run.files import write_json
 from runner.run.finish import finish
 from runner.run.loads import (
@@ -77,8 +78,10 @@ async def _execute(scenario: Scenario, platform, tree: Path, ui: ProgressUI, obs
         log.info("Starting deployment %s", scenario.entry.deployment_name)
         deployment = await platform.deploy(scenario, tree)
         if not scenario.is_overflow:
-            load = (await loads.take_mine(deployment)
-                    or make_load(scenario, deployment_load_spec(scenario, deployment), tree))
+            load = await loads.take_mine(deployment)
+            if load is not None:
+                log.info("Using the load generator started during the previous scenario")
+            load = load or make_load(scenario, deployment_load_spec(scenario, deployment), tree)
             await load.prepare()  # the load generator starts up while the deployment does
         await deployment.wait_ready(cfg.deployment.startup_timeout_s)
         observed.startup_s = round((time.time_ns() - applied) / 1e9, 3)
@@ -159,7 +162,6 @@ async def _prestart_when_due(load: Load, load_task: asyncio.Task, after: NextLoa
 
 async def _inject_when_due(scenario: Scenario, deployment, load, load_task: asyncio.Task, ui: ProgressUI,
                            observed: Observed) -> None:
-    entry, cfg = scenario.entry, scenario.config
     got = asyncio.create_task(load.progress.first_success.wait())
     done, _ = await asyncio.wait({got, load_task}, return_when=asyncio.FIRST_COMPLETED)
     if got not in done:
@@ -172,23 +174,7 @@ async def _inject_when_due(scenario: Scenario, deployment, load, load_task: asyn
     if load_task.done():
         raise PlatformError(f"the load finished before the fault was due ({scenario.inject_after_s:g} s after the "
                             "first success); raise --requests-per-client or lower --inject-after")
-    role = entry.hit_role
-    targets = select_targets(deployment.replicas(role), cfg.fault.targets, cfg.fault.seed)
-    before = await deployment.snapshot(role, targets)
-    log.info("Injecting %s into %s; before: %s", entry.failure, ", ".join(targets), json.dumps(before))
-    stamps = await deployment.inject(entry.failure, entry.fault_kind, role, targets)
-    fault_ns = min(s["injected_ns"] for s in stamps)
-    ui.phase(f"fault injected: {entry.failure} -> {', '.join(targets)}")
-    observed.fault = FaultRecord(name=entry.failure, kind=entry.fault_kind, role=role, seed=cfg.fault.seed,
-                                 targets=targets, injected_ns=fault_ns)
-    ui.phase("recovering")
-    after = await deployment.await_effect(entry.failure, entry.fault_kind, role, before, cfg.fault.verify_timeout_s)
-    observed.evidence = [{**b, **s, **a} for b, s, a in zip(before, stamps, after, strict=True)]
-    took = all(a["took_effect"] for a in after)
-    observed.fault.took_effect = took
-    observed.fault.detail = "; ".join(a["detail"] for a in after)
-    log.info("Fault evidence: %s", observed.fault.detail)
-    ui.phase(("fault took effect: " if took else "[red]fault did NOT take effect:[/] ") + observed.fault.detail)
+    await run_fault(scenario, deployment, ui, observed)
 
 
 async def _overflow_phases(scenario: Scenario, deployment, tree: Path, ui: ProgressUI, observed: Observed) -> None:
@@ -215,17 +201,11 @@ async def _overflow_phases(scenario: Scenario, deployment, tree: Path, ui: Progr
             await load.run()
         observed.phases[phase] = load.records()
         if phase == "overflow":
-            _judge_overflow_effect(observed.fault, observed.phases[phase])
+            rejected = sum(1 for r in observed.phases[phase] if not r.ok and r.status is not None)
+            observed.fault.took_effect, seen = judge_overflow(rejected, len(observed.phases[phase]))
+            observed.fault.detail += f"; {seen}"
         log.info("Load finished (%s phase): %d ok, %d failed", phase, load.progress.ok, load.progress.failed)
     observed.records = [r for recs in observed.phases.values() for r in recs]
-
-
-def _judge_overflow_effect(fault: FaultRecord, records: list[Record]) -> None:
-    """The overflow took effect when the server answered oversized prompts with an error
-    (a connection error or a timeout proves nothing about the context limit)."""
-    rejected = sum(1 for r in records if not r.ok and r.status is not None)
-    fault.took_effect = rejected > 0
-    fault.detail += f"; {rejected} of {len(records)} oversized prompts answered with an error"
 
 
 def _scenario_dict(scenario: Scenario, run_id: str) -> dict:

@@ -17,6 +17,9 @@ import difflib
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
+from runner import faults
+from runner.faults.base import Fault
+
 BACKENDS = ("vllm", "sglang", "trtllm", "mocker")
 GPU_BACKENDS = ("vllm", "sglang", "trtllm")
 MODES = ("agg", "disagg")
@@ -27,47 +30,12 @@ DEFAULT_MODEL = {"vllm": "Qwen/Qwen3-0.6B", "sglang": "Qwen/Qwen3-0.6B", "trtllm
 MOE_MODEL = "deepseek-ai/DeepSeek-V2-Lite"
 OVERFLOW_CONTEXT_LIMIT = 1024
 
-# failure name -> (role it hits, how). "process" faults signal a process in the
-# role's container; "pod" faults delete (locally: kill and replace) the replica;
-# "subprocess" faults kill an engine child process found by its process title.
-FAILURES: dict[str, tuple[str, str]] = {
-    "none": ("", "none"),
-    "frontend": ("frontend", "process"),
-    "frontend_pod": ("frontend", "pod"),
-    "decode_worker": ("decode", "process"),
-    "decode_worker_pod": ("decode", "pod"),
-    "prefill_worker": ("prefill", "process"),
-    "prefill_worker_pod": ("prefill", "pod"),
-    "vllm_decode_engine_core": ("decode", "subprocess"),
-    "vllm_prefill_engine_core": ("prefill", "subprocess"),
-    "sglang_decode_scheduler": ("decode", "subprocess"),
-    "sglang_decode_detokenizer": ("decode", "subprocess"),
-    "sglang_prefill_scheduler": ("prefill", "subprocess"),
-    "sglang_prefill_detokenizer": ("prefill", "subprocess"),
-    "trtllm_decode_engine_core": ("decode", "subprocess"),
-    "trtllm_prefill_engine_core": ("prefill", "subprocess"),
-    "token_overflow": ("", "client"),
-}
-
-BASE_FAILURES = ("none", "frontend", "frontend_pod", "decode_worker", "decode_worker_pod")
-PREFILL_FAILURES = ("prefill_worker", "prefill_worker_pod")
-BACKEND_FAILURES = {
-    "vllm": {"decode": ("vllm_decode_engine_core",), "prefill": ("vllm_prefill_engine_core",)},
-    "sglang": {
-        "decode": ("sglang_decode_scheduler", "sglang_decode_detokenizer"),
-        "prefill": ("sglang_prefill_scheduler", "sglang_prefill_detokenizer"),
-    },
-    "trtllm": {"decode": ("trtllm_decode_engine_core",), "prefill": ("trtllm_prefill_engine_core",)},
-    "mocker": {"decode": (), "prefill": ()},
-}
+# Every failure, its role, kind and the platforms it can run on are declared by its fault module
+# (runner/faults/); the catalog crosses them with the deployments.
+FAILURES: tuple[str, ...] = faults.names()
 
 MIGRATION_SUFFIX = {True: "migration-on", False: "migration-off"}
 DEFAULT_MIGRATION_LIMIT = 3  # a -migration-on scenario's limit when the config turns migration off
-MIGRATION_KINDS = {"process", "pod", "subprocess"}
-
-# What the local platform can do: it has a process for the frontend and for
-# every worker, but no engine subprocesses and no GPU engines.
-LOCAL_KINDS = {"none", "process", "pod", "client"}
 
 
 @dataclass(frozen=True)
@@ -120,12 +88,16 @@ class CatalogEntry:
         }
 
     @property
+    def fault(self) -> Fault:
+        return faults.get(self.failure)
+
+    @property
     def hit_role(self) -> str:
-        return FAILURES[self.failure][0]
+        return self.fault.role
 
     @property
     def fault_kind(self) -> str:
-        return FAILURES[self.failure][1]
+        return self.fault.kind
 
     def replicas(self, role: str) -> int:
         """Replicas per role: DP scales the workers and, as upstream does, the frontend.
@@ -158,14 +130,11 @@ def _deployment_name(backend: str, mode: str, tp: int, dp: int, moe: bool = Fals
 
 
 def _failures_for(backend: str, mode: str) -> list[str]:
-    names = list(BASE_FAILURES) + list(BACKEND_FAILURES[backend]["decode"])
-    if mode == "disagg":
-        names += list(PREFILL_FAILURES) + list(BACKEND_FAILURES[backend]["prefill"])
-    return names
+    return [f.name for f in faults.registry().values() if f.applies_to(backend, mode)]
 
 
 def _platforms(backend: str, failure: str) -> tuple[str, ...]:
-    if backend == "mocker" and FAILURES[failure][1] in LOCAL_KINDS:
+    if backend == "mocker" and faults.get(failure).local:
         return ("local", "kubernetes")
     return ("kubernetes",)
 
@@ -228,7 +197,7 @@ def _migration_variants(entries: list[CatalogEntry]) -> list[CatalogEntry]:
     return [
         replace(e, name=f"{e.name}-{MIGRATION_SUFFIX[on]}", migration=on)
         for e in entries
-        if e.fault_kind in MIGRATION_KINDS
+        if e.fault.migration_variants
         for on in (True, False)
     ]
 

@@ -56,8 +56,8 @@ def _run(name: str, tmp_path, role: str, kind: str):
             await dep.start_observing(tree)
             targets = dep.replicas(role)[:1]
             before = await dep.snapshot(role, targets)
-            await dep.inject(scenario.entry.failure, kind, role, targets)
-            after = await dep.await_effect(scenario.entry.failure, kind, role, before, 300)
+            await faults.get(scenario.entry.failure).inject(dep, targets)
+            after = await faults.get(scenario.entry.failure).verify(dep, before, 300)
             await dep.stop_observing()
             await dep.collect(tree)
             return after

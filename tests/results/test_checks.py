@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from runner.faults.evidence import Evidence
 from runner.results.analysis import analyze, analyze_phases
 from runner.scenarios.catalog import lookup
 from runner.results.checks import judge, stage1_scenario, stage2_results, topology, verdict
@@ -48,8 +49,8 @@ def fault_record(targets=("worker-0",)) -> FaultRecord:
     return FaultRecord(name="decode_worker", kind="process", role="decode", targets=list(targets), injected_ns=FAULT_NS)
 
 
-def took_effect(target="worker-0") -> dict:
-    return {"target": target, "took_effect": True, "detail": f"{target}: PID 42 ended with signal 9"}
+def took_effect(target="worker-0") -> Evidence:
+    return Evidence(target=target, took_effect=True, detail=f"{target}: PID 42 ended with signal 9")
 
 
 def statuses(stage: Stage) -> dict[str, str]:
@@ -107,7 +108,7 @@ def test_stage1_fault_that_took_effect_passes():
 
 
 def test_stage1_fault_that_did_not_take_effect_is_an_error_with_its_detail():
-    evidence = [{"target": "worker-0", "took_effect": False, "detail": "worker-0: PID 42 did not exit"}]
+    evidence = [Evidence(target="worker-0", took_effect=False, detail="worker-0: PID 42 did not exit")]
     stage = stage1(SINGLE, analyze(load(10, 0, 10), FAULT_NS, 5), fault=fault_record(), evidence=evidence)
     assert stage.status == "ERROR"
     check = next(c for c in stage.checks if c.name == "fault took effect: worker-0")
@@ -120,7 +121,7 @@ def test_stage1_missing_fault_stamp_or_evidence_is_an_error():
     assert statuses(no_stamp)["fault injected"] == "ERROR"
     no_evidence = stage1(SINGLE, analysis, fault=fault_record(), evidence=[])
     assert statuses(no_evidence)["fault took effect"] == "ERROR"
-    unknown_effect = stage1(SINGLE, analysis, fault=fault_record(), evidence=[{"target": "worker-0"}])
+    unknown_effect = stage1(SINGLE, analysis, fault=fault_record(), evidence=[Evidence(target="worker-0", took_effect=False, detail="")])
     check = next(c for c in unknown_effect.checks if c.name == "fault took effect: worker-0")
     assert (check.status, check.detail) == ("ERROR", "no detail recorded")
 

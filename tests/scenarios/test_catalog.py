@@ -4,11 +4,22 @@ from runner.scenarios.catalog import UnknownScenario, catalog, lookup, select
 
 
 def test_upstream_matrix_sizes():
-    # upstream's generated matrix: 60 vLLM, 72 SGLang, 60 TRT-LLM, 15 MoE (custom build)
-    assert len(select(backend="vllm", include_custom_build=False)) - 2 == 60  # minus the 2 overflow entries
-    assert len(select(backend="sglang")) - 2 == 72
-    assert len(select(backend="trtllm")) - 2 == 60
-    assert len([e for e in catalog().values() if e.custom_build and e.migration is None]) == 15
+    # upstream's generated matrix: 60 vLLM, 72 SGLang, 60 TRT-LLM, 15 MoE (custom build); the stall faults
+    # are ours, on top
+    def upstream(entries):
+        return [e for e in entries if e.fault_kind != "stall"]
+
+    assert len(upstream(select(backend="vllm", include_custom_build=False))) - 2 == 60  # minus 2 overflow entries
+    assert len(upstream(select(backend="sglang"))) - 2 == 72
+    assert len(upstream(select(backend="trtllm"))) - 2 == 60
+    assert len(upstream(e for e in catalog().values() if e.custom_build and e.migration is None)) == 15
+
+
+def test_every_deployment_has_a_stall_of_each_of_its_roles():
+    stalls = {e.name for e in select(failure="decode_worker_stall")} | {e.name for e in select(failure="frontend_stall")}
+    assert {"mocker-agg-tp-1-dp-1-decode_worker_stall", "vllm-agg-tp-2-dp-1-frontend_stall"} <= stalls
+    assert not select(mode="agg", failure="prefill_worker_stall")
+    assert lookup("mocker-disagg-prefill-tp-1-decode-tp-1-dp-1-prefill_worker_stall").platforms == ("local", "kubernetes")
 
 
 def test_names_follow_upstream_patterns():
@@ -52,12 +63,13 @@ def test_moe_runs_data_parallelism_inside_one_pod():
     assert lookup("vllm-moe-disagg-tp-1-dp-2-prefill_worker").replicas("prefill") == 1
 
 
-def test_every_process_pod_and_subprocess_fault_runs_with_migration_on_and_off():
+def test_every_process_pod_subprocess_and_worker_stall_fault_runs_with_migration_on_and_off():
     from runner.scenarios.catalog import DEFAULT_MIGRATION_LIMIT
 
     for entry in select(include_migration_variants=False):
         names = {f"{entry.name}-migration-on", f"{entry.name}-migration-off"}
-        if entry.fault_kind in ("process", "pod", "subprocess"):
+        if entry.fault_kind in ("process", "pod", "subprocess") or (entry.fault_kind == "stall"
+                                                                    and entry.hit_role != "frontend"):
             assert names <= catalog().keys(), entry.name
         else:
             assert not names & catalog().keys(), entry.name

@@ -14,22 +14,6 @@ COMPONENT_LABEL = "nvidia.com/dynamo-component"
 COMPONENT_TYPE_LABEL = "nvidia.com/dynamo-component-type"
 MAIN_CONTAINER = "main"
 
-# Engine subprocess titles, matched as substrings of /proc/<pid>/cmdline (setproctitle rewrites argv):
-# - vLLM's engine core process titles itself "VLLM::EngineCore" (with "_DP<n>" under data parallelism);
-# - SGLang titles its scheduler and detokenizer "sglang::scheduler" (+"_TP<n>...") and "sglang::detokenizer";
-# - TensorRT-LLM sets no title: its LLM API runs the engine ranks through mpi4py's MPIPoolExecutor,
-#   whose workers are `python -m mpi4py.futures.server`. Upstream's "TRTLLM::EngineCore" (double colon)
-#   matches nothing; the single-colon "TRTLLM:EngineCore" some Dynamo tests list is kept as a fallback.
-ENGINE_TITLES: dict[str, tuple[str, ...]] = {
-    "vllm_decode_engine_core": ("VLLM::EngineCore",),
-    "vllm_prefill_engine_core": ("VLLM::EngineCore",),
-    "sglang_decode_scheduler": ("sglang::scheduler",),
-    "sglang_prefill_scheduler": ("sglang::scheduler",),
-    "sglang_decode_detokenizer": ("sglang::detokenizer",),
-    "sglang_prefill_detokenizer": ("sglang::detokenizer",),
-    "trtllm_decode_engine_core": ("mpi4py.futures.server", "TRTLLM:EngineCore"),
-    "trtllm_prefill_engine_core": ("mpi4py.futures.server", "TRTLLM:EngineCore"),
-}
 
 
 # ---------------------------------------------------------------- DGD and pod readiness
@@ -283,19 +267,6 @@ def main_process_patterns(pod: dict) -> tuple[str, ...]:
             if found:
                 return (found.group(0),)
     return ("dynamo.",)
-
-
-def fault_patterns(failure: str, kind: str, pod: dict) -> tuple[str, ...]:
-    if kind == "subprocess":
-        if failure not in ENGINE_TITLES:
-            raise ValueError(f"no engine process title known for {failure}")
-        return ENGINE_TITLES[failure]
-    return main_process_patterns(pod)
-
-
-def signal_for(kind: str, role: str) -> str:
-    """The frontend gets SIGINT (upstream's graceful frontend fault), everything else SIGKILL."""
-    return "INT" if (kind == "process" and role == "frontend") else "KILL"
 
 
 def parse_kill(output: str) -> str:

@@ -383,8 +383,7 @@ class KubernetesDeployment:
             raise PlatformError(f"listing processes in {name}/{container} failed (exit {code}): {err.strip()[:200]}")
         return d.parse_dump(out)
 
-    async def snapshot(self, role: str, names: list[str]) -> list[dict]:
-        kind = self.scenario.entry.fault_kind
+    async def snapshot(self, role: str, names: list[str], processes: tuple[str, ...] | None = None) -> list[dict]:
         role_uids = [d.pod_uid(p) for p in self._by_role().get(role, [])]
         out = []
         for name in names:
@@ -398,20 +397,31 @@ class KubernetesDeployment:
                      "ready": d.pod_ready(pod)}
             ev = {"target": name, "uid": d.pod_uid(pod), "node": (pod.get("spec") or {}).get("nodeName"),
                   "container": container, "role_uids": role_uids, "before": state}
-            if kind in ("process", "subprocess"):
-                patterns = d.fault_patterns(self.scenario.entry.failure, kind, pod)
+            if self.scenario.entry.fault_kind != "pod":
+                patterns = processes or d.main_process_patterns(pod)
                 procs = d.match_processes(await self._dump(name, container), patterns)
                 ev["patterns"] = list(patterns)
                 state["processes"] = [p.as_dict() for p in procs]
             out.append(ev)
         return out
 
-    async def inject(self, failure: str, kind: str, role: str, names: list[str]) -> list[dict]:
-        if kind == "pod":
-            return list(await asyncio.gather(*(self._delete(n) for n in names)))
-        if kind in ("process", "subprocess"):
-            return list(await asyncio.gather(*(self._signal(failure, kind, role, n) for n in names)))
-        raise PlatformError(f"the kubernetes platform cannot inject {failure} ({kind})")
+    async def signal(self, names: list[str], signal_name: str, processes: tuple[str, ...] | None = None) -> list[dict]:
+        return list(await asyncio.gather(*(self._signal(n, signal_name, processes) for n in names)))
+
+    async def delete(self, names: list[str]) -> list[dict]:
+        return list(await asyncio.gather(*(self._delete(n) for n in names)))
+
+    async def process_states(self, names: list[str], processes: tuple[str, ...] | None = None) -> list[dict]:
+        out = []
+        for name in names:
+            pod = self._pod(name)
+            if pod is None:
+                out.append({"target": name, "processes": []})
+                continue
+            procs = d.match_processes(await self._dump(name, d.main_container(pod)),
+                                      processes or d.main_process_patterns(pod))
+            out.append({"target": name, "processes": [p.as_dict() for p in procs]})
+        return out
 
     async def _delete(self, name: str) -> dict:
         grace = self.scenario.config.fault.pod_delete_grace_period_s
@@ -424,14 +434,13 @@ class KubernetesDeployment:
         self.events.write("FaultInjected", f"Pod/{name}", source="runner", action=stamp["action"], uid=stamp["uid"])
         return stamp
 
-    async def _signal(self, failure: str, kind: str, role: str, name: str) -> dict:
+    async def _signal(self, name: str, sig: str, processes: tuple[str, ...] | None) -> dict:
         pod = self._pod(name)
         if pod is None:
             raise PlatformError(f"{name} is not a live pod of {self.name}")
         container = d.main_container(pod)
-        patterns = d.fault_patterns(failure, kind, pod)
+        patterns = processes or d.main_process_patterns(pod)
         procs = d.match_processes(await self._dump(name, container), patterns)
-        sig = d.signal_for(kind, role)
         results: dict[str, str] = {}
         stamp = time.time_ns()
         for proc in procs:
@@ -446,11 +455,11 @@ class KubernetesDeployment:
                           pids=stamp["pids"], results=results)
         return stamp
 
-    async def await_effect(self, failure: str, kind: str, role: str, before: list[dict], timeout_s: float) -> list[dict]:
+    async def await_replacement(self, kind: str, role: str, before: list[dict], timeout_s: float) -> list[dict]:
         deadline = time.monotonic() + timeout_s
         if kind == "pod":
             return list(await asyncio.gather(*(self._await_delete(role, b, deadline) for b in before)))
-        return list(await asyncio.gather(*(self._await_signal(b, deadline) for b in before)))
+        return list(await asyncio.gather(*(self._await_signal(kind, b, deadline) for b in before)))
 
     async def _await_delete(self, role: str, before: dict, deadline: float) -> dict:
         uid = before["uid"]
@@ -491,7 +500,7 @@ class KubernetesDeployment:
         after["replacement"], after["replacement_uid"] = d.pod_name(pod), d.pod_uid(pod)
         after["ready_ns"] = self._first_ready(d.pod_uid(pod), 0)
 
-    async def _await_signal(self, before: dict, deadline: float) -> dict:
+    async def _await_signal(self, kind: str, before: dict, deadline: float) -> dict:
         name, uid = before["target"], before["uid"]
         stamp = self.injected.get(name, {})
         targets = {p["pid"]: p["start_time"] for p in stamp.get("processes") or []}
@@ -501,7 +510,7 @@ class KubernetesDeployment:
                        "signal": stamp.get("signal"), "signal_results": stamp.get("signal_results") or {},
                        "after": state}
         container = before.get("container", d.MAIN_CONTAINER)
-        process_kill = self.scenario.entry.fault_kind == "process"
+        process_kill = kind == "process"
         zombie_since: float | None = None
         while time.monotonic() < deadline and targets:
             with self.lock:

@@ -162,7 +162,7 @@ class LocalDeployment:
             self._observing = None
         await self._scrape_all()
 
-    async def snapshot(self, role: str, names: list[str]) -> list[dict]:
+    async def snapshot(self, role: str, names: list[str], processes: tuple[str, ...] | None = None) -> list[dict]:
         out = []
         for name in names:
             r = self._by_name(name)
@@ -170,33 +170,49 @@ class LocalDeployment:
             out.append({"target": name, "uid": r.uid, "restarts": r.restarts, "ready": r.ready, **ev})
         return out
 
-    async def inject(self, failure: str, kind: str, role: str, names: list[str]) -> list[dict]:
+    async def signal(self, names: list[str], signal_name: str, processes: tuple[str, ...] | None = None) -> list[dict]:
+        """Each replica is one process here, so `processes` (engine titles) has nothing to match."""
+        if processes:
+            raise PlatformError(f"the local platform has no engine subprocesses ({', '.join(processes)})")
+        sig = signal.Signals[f"SIG{signal_name}"]
+        return [self._send(self._running(name), sig, "signal process") for name in names]
+
+    async def delete(self, names: list[str]) -> list[dict]:
+        graceful = self.scenario.config.fault.pod_delete_grace_period_s > 0
         stamps = []
         for name in names:
-            r = self._by_name(name)
-            if r.pid is None or r.proc is None or r.proc.returncode is not None:
-                raise PlatformError(f"{name} has no running process to fault")
-            if kind == "pod":
-                sig = signal.SIGKILL if self.scenario.config.fault.pod_delete_grace_period_s == 0 else signal.SIGTERM
-                r.deleted = True
-                action = "delete replica (process killed, replaced by a new one)"
-            elif kind == "process":
-                sig = signal.SIGINT if role == "frontend" else signal.SIGKILL
-                action = "signal process"
-            else:
-                raise PlatformError(f"the local platform cannot inject {failure} ({kind})")
-            stamp = now_ns()
-            os.kill(r.pid, sig)
-            if kind == "pod" and sig == signal.SIGTERM:
+            r = self._running(name)
+            r.deleted = True
+            stamps.append(self._send(r, signal.SIGTERM if graceful else signal.SIGKILL,
+                                     "delete replica (process killed, replaced by a new one)"))
+            if graceful:
                 self._track(asyncio.create_task(self._kill_after_grace(r)))
-            self.events.write("FaultInjected", r.name, pid=r.pid, signal=sig.name, action=action)
-            r.note("FaultInjected", signal=sig.name, pid=r.pid)
-            stamps.append({"target": name, "injected_ns": stamp, "signal": sig.name, "pid": r.pid, "action": action})
         return stamps
 
-    async def await_effect(self, failure: str, kind: str, role: str, before: list[dict], timeout_s: float) -> list[dict]:
-        results = await asyncio.gather(*(self._await_one(kind, b, timeout_s) for b in before))
-        return list(results)
+    def _running(self, name: str) -> Replica:
+        r = self._by_name(name)
+        if r.pid is None or r.proc is None or r.proc.returncode is not None:
+            raise PlatformError(f"{name} has no running process to fault")
+        return r
+
+    def _send(self, r: Replica, sig: signal.Signals, action: str) -> dict:
+        stamp = now_ns()
+        os.kill(r.pid, sig)
+        self.events.write("FaultInjected", r.name, pid=r.pid, signal=sig.name, action=action)
+        r.note("FaultInjected", signal=sig.name, pid=r.pid)
+        return {"target": r.name, "injected_ns": stamp, "signal": sig.name, "pid": r.pid, "action": action}
+
+    async def await_replacement(self, kind: str, role: str, before: list[dict], timeout_s: float) -> list[dict]:
+        return list(await asyncio.gather(*(self._await_one(kind, b, timeout_s) for b in before)))
+
+    async def process_states(self, names: list[str], processes: tuple[str, ...] | None = None) -> list[dict]:
+        out = []
+        for name in names:
+            r = self._by_name(name)
+            found = process_evidence(r.pid) if r.pid else {"alive": False}
+            listed = [{"pid": r.pid, "state": found.get("state")}] if found.get("alive") else []
+            out.append({"target": name, "processes": listed})
+        return out
 
     async def frontend_request_count(self) -> int | None:
         if not self._frontend_counts:

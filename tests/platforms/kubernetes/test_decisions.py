@@ -107,13 +107,8 @@ def test_kill_script_refuses_a_reused_pid_and_kills_the_right_one():
             child.wait()
 
 
-def test_patterns_come_from_the_pod_spec_and_engine_titles():
-    pod = _pod("w", "decode")
-    assert d.fault_patterns("decode_worker", "process", pod) == ("dynamo.vllm",)
-    assert d.fault_patterns("trtllm_decode_engine_core", "subprocess", pod)[0] == "mpi4py.futures.server"
-    assert "TRTLLM::EngineCore" not in str(d.ENGINE_TITLES)
-    assert d.signal_for("process", "frontend") == "INT" and d.signal_for("process", "decode") == "KILL"
-    assert d.signal_for("subprocess", "decode") == "KILL"
+def test_the_main_process_pattern_comes_from_the_pod_spec():
+    assert d.main_process_patterns(_pod("w", "decode")) == ("dynamo.vllm",)
 
 
 def test_judgements_say_what_was_seen():

@@ -52,7 +52,9 @@ def test_faults_json_keeps_the_restart_count_before_and_after_apart(fake_cluster
     (evidence,) = json.loads((tmp_path / "k8s-kill" / name / "faults.json").read_text())["evidence"]
     assert evidence["took_effect"], evidence["detail"]
     assert evidence["before"]["restart_count"] == 0 and evidence["after"]["restart_count"] == 1
-    assert evidence["before"]["processes"][0]["pid"] in evidence["pids"]
+    assert evidence["before"]["processes"][0]["pid"] in evidence["injected"]["pids"]
+    assert evidence["injected"]["signal"] == "SIGKILL" and evidence["injected_ns"] <= evidence["gone_ns"]
+    assert json.loads((tmp_path / "k8s-kill" / name / "faults.json").read_text())["version"] == "2"
     assert evidence["after"]["last_state"]["terminated"]["exitCode"] == 137
 
 

@@ -9,6 +9,7 @@ import time
 import pytest
 import yaml
 
+from runner import faults
 from runner.core.config import RunConfig
 from runner.core.errors import UserError
 from runner.scenarios.plan import plan
@@ -56,8 +57,8 @@ def test_pod_delete_lifecycle_with_evidence_and_result_tree(fake_cluster, tmp_pa
         assert len(decode) == 2 and len(dep.replicas("frontend")) == 2
         await dep.start_observing(tree)
         before = await dep.snapshot("decode", decode[:1])
-        stamps = await dep.inject("decode_worker_pod", "pod", "decode", decode[:1])
-        after = await dep.await_effect("decode_worker_pod", "pod", "decode", before, 20)
+        stamps = await faults.get("decode_worker_pod").inject(dep, decode[:1])
+        after = await faults.get("decode_worker_pod").verify(dep, before, 20)
         count = await dep.frontend_request_count()
         await dep.stop_observing()
         await dep.collect(tree)
@@ -106,8 +107,8 @@ def test_a_graceful_pod_delete_sees_the_container_terminated_before_the_object_g
         _, dep = await _deploy("mocker-agg-tp-1-dp-2-decode_worker_pod", tree, _config(pod_delete_grace_period_s=5))
         target = dep.replicas("decode")[:1]
         before = await dep.snapshot("decode", target)
-        await dep.inject("decode_worker_pod", "pod", "decode", target)
-        after = await dep.await_effect("decode_worker_pod", "pod", "decode", before, 20)
+        await faults.get("decode_worker_pod").inject(dep, target)
+        after = await faults.get("decode_worker_pod").verify(dep, before, 20)
         await dep.teardown(10)
         return after
 
@@ -127,8 +128,8 @@ def test_sigkill_of_the_worker_process_restarts_the_container(fake_cluster, tmp_
         await dep.start_observing(tree)
         (target,) = dep.replicas("decode")
         before = await dep.snapshot("decode", [target])
-        stamps = await dep.inject("decode_worker", "process", "decode", [target])
-        after = await dep.await_effect("decode_worker", "process", "decode", before, 20)
+        stamps = await faults.get("decode_worker").inject(dep, [target])
+        after = await faults.get("decode_worker").verify(dep, before, 20)
         await dep.stop_observing()
         await dep.collect(tree)
         await dep.teardown(10)
@@ -154,9 +155,9 @@ def test_engine_core_kill_takes_the_worker_down_and_it_restarts(fake_cluster, tm
     async def main():
         _, dep = await _deploy("vllm-agg-tp-1-dp-1-vllm_decode_engine_core", tree)
         (target,) = dep.replicas("decode")
-        before = await dep.snapshot("decode", [target])
-        await dep.inject("vllm_decode_engine_core", "subprocess", "decode", [target])
-        after = await dep.await_effect("vllm_decode_engine_core", "subprocess", "decode", before, 20)
+        before = await dep.snapshot("decode", [target], faults.get("vllm_decode_engine_core").processes)
+        await faults.get("vllm_decode_engine_core").inject(dep, [target])
+        after = await faults.get("vllm_decode_engine_core").verify(dep, before, 20)
         await dep.teardown(10)
         return before, after
 
@@ -172,10 +173,10 @@ def test_sglang_scheduler_kill_leaves_a_zombie_and_no_restart(fake_cluster, tmp_
     async def main():
         _, dep = await _deploy("sglang-agg-tp-1-dp-1-sglang_decode_scheduler", tree)
         (target,) = dep.replicas("decode")
-        before = await dep.snapshot("decode", [target])
-        await dep.inject("sglang_decode_scheduler", "subprocess", "decode", [target])
+        before = await dep.snapshot("decode", [target], faults.get("sglang_decode_scheduler").processes)
+        await faults.get("sglang_decode_scheduler").inject(dep, [target])
         started = time.monotonic()
-        after = await dep.await_effect("sglang_decode_scheduler", "subprocess", "decode", before, 20)
+        after = await faults.get("sglang_decode_scheduler").verify(dep, before, 20)
         elapsed = time.monotonic() - started
         await dep.teardown(10)
         return after, elapsed
@@ -194,9 +195,9 @@ def test_a_fault_that_finds_no_process_does_not_take_effect(fake_cluster, tmp_pa
     async def main():
         _, dep = await _deploy("trtllm-agg-tp-1-dp-1-trtllm_decode_engine_core", tree)
         (target,) = dep.replicas("decode")
-        before = await dep.snapshot("decode", [target])
-        stamps = await dep.inject("trtllm_decode_engine_core", "subprocess", "decode", [target])
-        after = await dep.await_effect("trtllm_decode_engine_core", "subprocess", "decode", before, 5)
+        before = await dep.snapshot("decode", [target], faults.get("trtllm_decode_engine_core").processes)
+        stamps = await faults.get("trtllm_decode_engine_core").inject(dep, [target])
+        after = await faults.get("trtllm_decode_engine_core").verify(dep, before, 5)
         await dep.teardown(10)
         return stamps, after
 

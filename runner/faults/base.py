@@ -1,0 +1,66 @@
+"""What every fault declares, and the platform primitives a fault is built from.
+
+A fault module defines `FAULTS`, a tuple of Fault instances. The orchestrator owns the timeline:
+it snapshots the targets, calls inject(), then verify(), and always restore() (even when the run is
+interrupted), and keeps the evidence of each step apart (runner.faults.evidence).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+ROLES = ("frontend", "decode", "prefill")
+
+
+class Replicas(Protocol):
+    """The small set of platform primitives faults are written against (both platforms provide them)."""
+
+    async def snapshot(self, role: str, names: list[str], processes: tuple[str, ...] | None) -> list[dict]:
+        """Each target's state before the fault (pid, start time, uid, restarts, ready)."""
+
+    async def signal(self, names: list[str], signal_name: str, processes: tuple[str, ...] | None) -> list[dict]:
+        """Send SIG<signal_name> to each replica's main process (or to the processes whose title contains
+        one of `processes`); returns per-target stamps (injected_ns, what was sent)."""
+
+    async def delete(self, names: list[str]) -> list[dict]:
+        """Delete each replica (its controller replaces it); returns per-target stamps."""
+
+    async def await_replacement(self, kind: str, role: str, before: list[dict], timeout_s: float) -> list[dict]:
+        """Until each target's process (kind "process"/"subprocess") or replica ("pod") is gone and its
+        replacement is ready; per target: exit, gone_ns, replacement, ready_ns, took_effect, detail."""
+
+    async def process_states(self, names: list[str], processes: tuple[str, ...] | None) -> list[dict]:
+        """Each target's process now: target, pid, start_time, state (the /proc state letter)."""
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One failure of the catalog: its name, the role it hits, how, where it can run, and how it is shown."""
+
+    name: str
+    role: str  # "" for faults that hit no replica
+    kind: str  # none | process | pod | subprocess | stall | client
+    order: int  # rank in the tables and in the catalog
+    local: bool = True  # the local platform can run it (mocker only)
+    backends: tuple[str, ...] | None = None  # None: every backend
+    per_deployment: bool = True  # one scenario per deployment of the catalog (token overflow has its own)
+    migration_variants: bool = True  # -migration-on / -migration-off variants exist
+    known_limitation: str | None = None  # a documented, expected stage-2 shortfall
+    processes: tuple[str, ...] | None = None  # process titles to hit; None: the replica's main process
+
+    def applies_to(self, backend: str, mode: str) -> bool:
+        if not self.per_deployment or (self.backends is not None and backend not in self.backends):
+            return False
+        return self.role != "prefill" or mode == "disagg"
+
+    async def inject(self, replicas: Replicas, names: list[str]) -> list[dict]:
+        raise NotImplementedError(f"{self.name} injects nothing")
+
+    async def verify(self, replicas: Replicas, before: list[dict], timeout_s: float) -> list[dict]:
+        raise NotImplementedError(f"{self.name} has nothing to verify")
+
+    async def restore(self, replicas: Replicas, evidence: list, settings) -> list[dict] | None:
+        """Undo the fault, given each target's Evidence and the fault settings; per target what was done and
+        seen (took_effect, detail, ready_ns). None: nothing to undo (controllers replace what was killed)."""
+        return None
