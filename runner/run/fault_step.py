@@ -12,6 +12,7 @@ import logging
 
 from runner.faults.base import Fault
 from runner.faults.evidence import Evidence, assemble, with_restore
+from runner.platforms.base import Deployment
 from runner.results.evidence import select_targets
 from runner.results.summary import FaultRecord
 from runner.run.observed import Observed
@@ -21,7 +22,7 @@ from runner.scenarios.plan import Scenario
 log = logging.getLogger("runner")
 
 
-async def run_fault(scenario: Scenario, deployment, ui: ProgressUI, observed: Observed) -> None:
+async def run_fault(scenario: Scenario, deployment: Deployment, ui: ProgressUI, observed: Observed) -> None:
     fault, settings = scenario.entry.fault, scenario.config.fault
     targets = select_targets(deployment.replicas(fault.role), settings.targets, settings.seed)
     before = await deployment.snapshot(fault.role, targets, fault.processes)
@@ -44,7 +45,7 @@ async def run_fault(scenario: Scenario, deployment, ui: ProgressUI, observed: Ob
         _conclude(observed.fault, observed.evidence, ui)
 
 
-async def _restore(fault: Fault, deployment, observed: Observed, settings, at_once: bool) -> None:
+async def _restore(fault: Fault, deployment: Deployment, observed: Observed, settings, at_once: bool) -> None:
     """Undo the fault; interrupted, at once (a stall is continued now rather than after its duration)."""
     if at_once:
         settings = settings.model_copy(update={"stall_s": 0.0})

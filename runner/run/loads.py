@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 
 from runner.load.base import Load, LoadSpec, default_max_duration
+from runner.platforms.base import Deployment, Platform
 from runner.scenarios.plan import Scenario
 
 log = logging.getLogger("runner")
@@ -25,7 +26,7 @@ def load_spec(scenario: Scenario, endpoints: list[str], tokenizer: str, **overri
                     **settings)
 
 
-def deployment_load_spec(scenario: Scenario, deployment, **overrides) -> LoadSpec:
+def deployment_load_spec(scenario: Scenario, deployment: Deployment, **overrides) -> LoadSpec:
     return load_spec(scenario, deployment.endpoints, deployment.tokenizer, **overrides)
 
 
@@ -40,7 +41,7 @@ def make_load(scenario: Scenario, spec: LoadSpec, out_dir: Path, phase: str = "l
     return AiperfLoad(spec, out_dir, phase)
 
 
-def probe_stream(scenario: Scenario, deployment, tree: Path):
+def probe_stream(scenario: Scenario, deployment: Deployment, tree: Path):
     probe = scenario.config.probe
     if probe.rate_per_s <= 0:
         return None
@@ -59,12 +60,12 @@ class NextLoad:
     PRESTART_LEAD_S of this scenario's load, once this scenario's fault has been verified: its start-up
     then overlaps this scenario's end, collection and teardown instead of adding to the next one."""
 
-    def __init__(self, scenario: Scenario, platform, tree: Path):
+    def __init__(self, scenario: Scenario, platform: Platform, tree: Path):
         self.scenario, self.platform, self.tree = scenario, platform, tree
         self.load: Load | None = None
 
     @staticmethod
-    def possible(scenario: Scenario | None, platform) -> bool:
+    def possible(scenario: Scenario | None, platform: Platform) -> bool:
         return scenario is not None and not scenario.is_overflow and platform.planned_endpoints(scenario) is not None
 
     async def start(self) -> None:
@@ -77,7 +78,7 @@ class NextLoad:
         log.info("Started the load generator of the next scenario (%s), held before its first request",
                  self.scenario.name)
 
-    async def take(self, deployment) -> Load | None:
+    async def take(self, deployment: Deployment) -> Load | None:
         """The prepared load when it targets this deployment's endpoints; else it is stopped."""
         load, self.load = self.load, None
         if load is None or (load.spec.endpoints, load.spec.tokenizer) == (deployment.endpoints, deployment.tokenizer):
@@ -105,7 +106,7 @@ class Prestarts:
     mine: NextLoad | None = None
     after: NextLoad | None = None
 
-    async def take_mine(self, deployment) -> Load | None:
+    async def take_mine(self, deployment: Deployment) -> Load | None:
         return await self.mine.take(deployment) if self.mine else None
 
 

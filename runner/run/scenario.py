@@ -16,7 +16,7 @@ from pathlib import Path
 
 from runner.core.errors import UserError
 from runner.load.base import Load
-from runner.platforms.base import PlatformError
+from runner.platforms.base import Deployment, Platform, PlatformError
 from runner.faults.token_overflow import judge_overflow
 from runner.results.frontend_log import read_tree_logs
 from runner.results.observe import FRONTEND_MIGRATIONS, iso_from_ns, tree_counter_total
@@ -45,7 +45,7 @@ OVERFLOW_PHASE_REQUESTS = 15
 PRESTART_POLL_S = 0.5
 
 
-async def run_scenario(scenario: Scenario, platform, tree: Path, run_id: str, ui: ProgressUI,
+async def run_scenario(scenario: Scenario, platform: Platform, tree: Path, run_id: str, ui: ProgressUI,
                        loads: Prestarts | None = None) -> tuple[ScenarioSummary, list[Record]]:
     """One scenario's timeline; returns its summary and the records it was computed from.
     `loads`: this scenario's load generator when it was started ahead, and the next one's to start."""
@@ -68,7 +68,7 @@ async def run_scenario(scenario: Scenario, platform, tree: Path, run_id: str, ui
         handler.close()
 
 
-async def _execute(scenario: Scenario, platform, tree: Path, ui: ProgressUI, observed: Observed,
+async def _execute(scenario: Scenario, platform: Platform, tree: Path, ui: ProgressUI, observed: Observed,
                    loads: Prestarts) -> None:
     cfg = scenario.config
     deployment = load = None
@@ -117,8 +117,8 @@ async def _execute(scenario: Scenario, platform, tree: Path, ui: ProgressUI, obs
                 observed.errors.append(f"teardown: {exc}")
 
 
-async def _load_with_fault(scenario: Scenario, deployment, load: Load, ui: ProgressUI, observed: Observed,
-                           after: NextLoad | None) -> None:
+async def _load_with_fault(scenario: Scenario, deployment: Deployment, load: Load, ui: ProgressUI,
+                           observed: Observed, after: NextLoad | None) -> None:
     spec, tree = load.spec, load.out_dir
     total = spec.clients * spec.requests_per_client
     ui.phase(f"load: {spec.clients} {scenario.load.client} client(s) x {spec.requests_per_client} requests")
@@ -160,7 +160,8 @@ async def _prestart_when_due(load: Load, load_task: asyncio.Task, after: NextLoa
         log.warning("could not start the next scenario's load generator ahead: %s", exc)
 
 
-async def _inject_when_due(scenario: Scenario, deployment, load, load_task: asyncio.Task, ui: ProgressUI,
+async def _inject_when_due(scenario: Scenario, deployment: Deployment, load: Load, load_task: asyncio.Task,
+                           ui: ProgressUI,
                            observed: Observed) -> None:
     got = asyncio.create_task(load.progress.first_success.wait())
     done, _ = await asyncio.wait({got, load_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -177,16 +178,18 @@ async def _inject_when_due(scenario: Scenario, deployment, load, load_task: asyn
     await run_fault(scenario, deployment, ui, observed)
 
 
-async def _overflow_phases(scenario: Scenario, deployment, tree: Path, ui: ProgressUI, observed: Observed) -> None:
+async def _overflow_phases(scenario: Scenario, deployment: Deployment, tree: Path, ui: ProgressUI,
+                           observed: Observed) -> None:
     cfg = scenario.config
     limit = scenario.max_model_len
     requests = min(scenario.load.requests_per_client, OVERFLOW_PHASE_REQUESTS)
     phases = {
-        "overflow": deployment_load_spec(scenario, deployment, input_tokens=int(limit * cfg.fault.overflow_multiplier),
-                              requests_per_client=requests, max_attempts=1),
+        "overflow": deployment_load_spec(scenario, deployment,
+                                         input_tokens=int(limit * cfg.fault.overflow_multiplier),
+                                         requests_per_client=requests, max_attempts=1),
         "recovery": deployment_load_spec(scenario, deployment,
-                              input_tokens=min(cfg.fault.overflow_recovery_input_tokens, limit // 2),
-                              requests_per_client=requests),
+                                         input_tokens=min(cfg.fault.overflow_recovery_input_tokens, limit // 2),
+                                         requests_per_client=requests),
     }
     for phase, spec in phases.items():
         load = make_load(scenario, spec, tree / phase, phase)

@@ -15,6 +15,7 @@ from pathlib import Path
 from runner.core import exits
 from runner.core.config import RunConfig
 from runner.core.errors import UserError
+from runner.platforms.base import Platform
 from runner.report.tables import group_tables, scenario_table
 from runner.results.observe import iso_from_ns
 from runner.results.records import Record
@@ -142,7 +143,7 @@ def _write_timeline(tree: Path, summary: ScenarioSummary, records: list[Record],
         ui.phase(f"[red]could not write timeline.png: {exc}[/]")
 
 
-async def _run_all(scenarios: list[Scenario], platform, run_dir: Path, run_id: str, ui: ProgressUI,
+async def _run_all(scenarios: list[Scenario], platform: Platform, run_dir: Path, run_id: str, ui: ProgressUI,
                    summaries: list[ScenarioSummary], records: dict[str, list[Record]], uploader) -> None:
     loop = asyncio.get_running_loop()
     current = asyncio.current_task()
