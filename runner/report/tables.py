@@ -104,6 +104,9 @@ def _request_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
             ("After Service Recovery", _counts(summary.after_recovery) if _measured(summary.after_recovery)
              else _missing(summary.timings.service_recovery_reason or "the service did not recover")),
         ]
+    if summary.in_flight is not None:
+        flight = summary.in_flight
+        rows.append(("In Flight at Fault", f"{flight.requests} ({flight.completed} completed, {flight.failed} failed)"))
     if total.error_classes:
         rows.append(("Error Classes", _tally(total.error_classes)))
     if total.errors:

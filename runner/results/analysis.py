@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from runner.results.records import END_CLIENT, END_SERVER, END_START, Record
-from runner.results.summary import Percentiles, WindowStats
+from runner.results.summary import InFlight, Percentiles, WindowStats
 
 NO_ERROR_TEXT = "unknown error"
 RECOVERY_PHASE = "recovery"
@@ -223,6 +223,13 @@ def _longest_run_of_successes(ok: np.ndarray) -> int:
     failures = np.flatnonzero(~ok)
     bounds = np.concatenate(([-1], failures, [ok.size]))
     return int((np.diff(bounds) - 1).max())
+
+
+def in_flight(records: Sequence[Record], fault_ns: int) -> InFlight:
+    """Attempts sent before the fault that ended after it, by outcome (times as corrected by the join)."""
+    under_way = [r for r in records if r.start_ns < fault_ns < r.end_ns]
+    completed = sum(1 for r in under_way if r.ok)
+    return InFlight(requests=len(under_way), completed=completed, failed=len(under_way) - completed)
 
 
 def window(records: Sequence[Record], start_ns: int | None = None, end_ns: int | None = None) -> WindowStats:

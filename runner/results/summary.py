@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 Verdict = Literal["PASS", "FAIL", "ERROR", "EXPECTED-LIMITATION"]
 StageStatus = Literal["PASS", "FAIL", "ERROR", "SKIPPED"]
@@ -157,6 +157,14 @@ class TrafficCounts(Model):
     failures: int = 0
 
 
+class InFlight(Model):
+    """The load's attempts under way at the fault (sent before it, ended after it)."""
+
+    requests: int = 0
+    completed: int = Field(0, description="Ended in success: drained by a graceful stop, or migrated.")
+    failed: int = 0
+
+
 class ReplicaTraffic(Model):
     replica: str = Field(description="The replica (pod) name, or the worker id when no log names it.")
     role: str = Field(description="decode or prefill: which of the request's workers it was.")
@@ -205,6 +213,8 @@ class ScenarioSummary(Model):
     replicas: list[ReplicaTraffic] = Field(default_factory=list, description="Per replica: what it served before "
                                            "and after the fault (from the frontend's worker ids).")
     probe: WindowStats | None = Field(None, description="The probe stream's attempts, counted apart from the load.")
+    in_flight: InFlight | None = Field(None, description="Attempts in flight at the fault and how they ended "
+                                       "(schema 1.2).")
     stage1: Stage = Stage(status="SKIPPED")
     stage2: Stage = Stage(status="SKIPPED")
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from runner.faults.evidence import EVIDENCE_VERSION
-from runner.results.analysis import analyze, analyze_phases, probe_recovery, window
+from runner.results.analysis import analyze, analyze_phases, in_flight, probe_recovery, window
 from runner.results.checks import judge
 from runner.results.observe import iso_from_ns
 from runner.results.records import Record
@@ -65,6 +65,8 @@ def finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: 
     )
     if observed.probe_records:
         summary.probe = window(observed.probe_records)
+    if fault_ns is not None and not observed.phases:
+        summary.in_flight = in_flight(observed.records, fault_ns)
     if joined is not None:
         summary.request_join = join_summary(joined)
         summary.migrations = migrations(joined, observed.migration_metric)

@@ -198,3 +198,16 @@ def test_the_next_scenarios_load_generator_starts_during_the_one_before(run_loca
     s = run.summary(second)
     assert s["fault"]["took_effect"] is True and s["before"]["failures"] == 0, _explain(run)
     assert s["total"]["requests"] >= 3 * 16 and s["verdict"] == "PASS"
+
+
+def test_decode_worker_sigterm_is_a_graceful_stop_and_says_what_was_in_flight(run_local):
+    name = "mocker-agg-tp-1-dp-2-decode_worker_sigterm"
+    run = run_local(name, extra=["--client", "legacy", "--streaming", "--output-tokens", "200"])
+    s = run.summary(name)
+    assert s["fault"]["took_effect"] is True, _explain(run)
+    (ev,) = json.loads((run.run_dir / name / "faults.json").read_text())["evidence"]
+    assert ev["injected"]["signal"] == "SIGTERM" and ev["after"]["replacement_pid"] != ev["before"]["pid"], ev
+    flight = s["in_flight"]
+    assert flight["requests"] > 0 and flight["completed"] + flight["failed"] == flight["requests"], flight
+    assert "In Flight at Fault" in run.proc.stdout
+    assert s["timings"]["infrastructure_recovery_s"] > 0 and s["stage1"]["status"] == "PASS", _explain(run)

@@ -79,3 +79,11 @@ def test_an_unknown_failure_in_an_old_summary_sorts_after_every_known_one():
 def test_a_fault_without_behaviour_says_so():
     with pytest.raises(NotImplementedError, match="injects nothing"):
         asyncio.run(Fault(name="x", role="decode", kind="process", order=1).inject(None, []))
+
+
+def test_a_graceful_stop_is_sigterm_to_the_main_process_and_waits_for_the_restart():
+    for name, role in (("frontend_sigterm", "frontend"), ("decode_worker_sigterm", "decode"),
+                       ("prefill_worker_sigterm", "prefill")):
+        fault = faults.get(name)
+        assert (fault.signal_name, fault.role, fault.kind, fault.processes) == ("TERM", role, "process", None)
+    assert lookup("mocker-agg-tp-1-dp-2-decode_worker_sigterm").platforms == ("local", "kubernetes")

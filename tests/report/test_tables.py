@@ -225,3 +225,12 @@ def test_tables_of_a_run_that_measured_nothing():
     assert values["Verdict"].startswith("ERROR; stage 1: request records")
     row = cells(group_lines(group_tables([summary]), "decode_worker")[0])
     assert row == ["decode_worker", "N/A", "N/A", "N/A", "N/A", "N/A", "N/A", "N/A", "N/A", "ERROR"]
+
+
+def test_scenario_table_shows_what_was_in_flight_at_the_fault():
+    from runner.results.summary import InFlight
+
+    summary = worker_kill()
+    assert "In Flight at Fault" not in metric_values(scenario_table(summary))
+    summary.in_flight = InFlight(requests=3, completed=2, failed=1)
+    assert metric_values(scenario_table(summary))["In Flight at Fault"] == "3 (2 completed, 1 failed)"

@@ -375,3 +375,16 @@ def test_probe_recovery_is_measured_from_the_probe_records_alone():
     seconds, reason, resolution = probe_recovery(probes, at(9.97), k=2)
     assert seconds == pytest.approx(0.13) and resolution == pytest.approx(0.045) and reason is None
     assert probe_recovery([], at(10), 2)[1].startswith("no probe stream ran")
+
+
+def test_in_flight_counts_attempts_sent_before_the_fault_that_ended_after_it_by_outcome():
+    from runner.results.analysis import in_flight
+    from runner.results.records import Record
+
+    def rec(start, end, ok):
+        return Record(start_ns=start, end_ns=end, ok=ok, client="c", attempt=0)
+
+    records = [rec(1, 4, True), rec(2, 8, True), rec(3, 9, False), rec(6, 7, False), rec(5, 10, True)]
+    flight = in_flight(records, fault_ns=5)
+    # (1,4) ended before, (6,7) started after, (5,10) started at the fault: not under way
+    assert (flight.requests, flight.completed, flight.failed) == (2, 1, 1)

@@ -5,9 +5,9 @@ from runner.scenarios.catalog import UnknownScenario, catalog, lookup, select
 
 def test_upstream_matrix_sizes():
     # upstream's generated matrix: 60 vLLM, 72 SGLang, 60 TRT-LLM, 15 MoE (custom build); the stall faults
-    # are ours, on top
+    # and graceful stops are ours, on top
     def upstream(entries):
-        return [e for e in entries if e.fault_kind != "stall"]
+        return [e for e in entries if not e.failure.endswith(("_stall", "_sigterm"))]
 
     assert len(upstream(select(backend="vllm", include_custom_build=False))) - 2 == 60  # minus 2 overflow entries
     assert len(upstream(select(backend="sglang"))) - 2 == 72
@@ -68,8 +68,8 @@ def test_every_process_pod_subprocess_and_worker_stall_fault_runs_with_migration
 
     for entry in select(include_migration_variants=False):
         names = {f"{entry.name}-migration-on", f"{entry.name}-migration-off"}
-        if entry.fault_kind in ("process", "pod", "subprocess") or (entry.fault_kind == "stall"
-                                                                    and entry.hit_role != "frontend"):
+        ours_on_the_frontend = entry.failure in ("frontend_stall", "frontend_sigterm")
+        if entry.fault_kind in ("process", "pod", "subprocess", "stall") and not ours_on_the_frontend:
             assert names <= catalog().keys(), entry.name
         else:
             assert not names & catalog().keys(), entry.name
