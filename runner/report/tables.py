@@ -107,6 +107,8 @@ def _request_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
     if summary.in_flight is not None:
         flight = summary.in_flight
         rows.append(("In Flight at Fault", f"{flight.requests} ({flight.completed} completed, {flight.failed} failed)"))
+    if summary.stall is not None:
+        rows.append(("Stall Routing", summary.stall.detail))
     if total.error_classes:
         rows.append(("Error Classes", _tally(total.error_classes)))
     if total.errors:

@@ -17,7 +17,7 @@ from typing import Literal, Protocol
 from runner.core.config import ChecksConfig, Thresholds
 from runner.faults.evidence import Evidence
 from runner.scenarios.catalog import CatalogEntry
-from runner.results.summary import CheckResult, FaultRecord, Stage, StageStatus, Verdict, WindowStats
+from runner.results.summary import CheckResult, FaultRecord, Stage, StageStatus, StallRouting, Verdict, WindowStats
 
 Topology = Literal["baseline", "redundant", "single_replica", "token_overflow"]
 
@@ -162,7 +162,8 @@ def _overflow_happened(
 
 
 def stage2_results(
-    entry: CatalogEntry, checks: ChecksConfig, *, targets: int, analysis: AnalysisView, restarts: int = 0
+    entry: CatalogEntry, checks: ChecksConfig, *, targets: int, analysis: AnalysisView, restarts: int = 0,
+    stall: StallRouting | None = None,
 ) -> Stage:
     """Do the results meet the bar of the scenario's topology?
 
@@ -179,7 +180,15 @@ def stage2_results(
         results.append(_no_failures(analysis.total))
     else:
         results.append(_service_recovery(analysis, bar.max_recovery_s))
+    if stall is not None and kind == "redundant":
+        results.append(_routed_around(stall))
     return _stage(results)
+
+
+def _routed_around(stall: StallRouting) -> CheckResult:
+    """With another replica to take the load, a stopped one that keeps getting requests is a failure."""
+    return CheckResult(name="stalled replica routed around", status="PASS" if stall.routed_around else "FAIL",
+                       detail=stall.detail)
 
 
 def _success_rate(stats: WindowStats, minimum: float, kind: Topology) -> CheckResult:
@@ -262,6 +271,7 @@ def judge(
     errors: Sequence[str] = (),
     overflow_phases_present: bool | None = None,
     expected_limitation: str | None = None,
+    stall: StallRouting | None = None,
 ) -> tuple[Stage, Stage, Verdict, list[str]]:
     """Both stages and the verdict. overflow_phases_present defaults to "the analysis has phases";
     expected_limitation defaults to the failure's known limitation."""
@@ -278,7 +288,7 @@ def judge(
         overflow_phases_present=overflow_phases_present,
         errors=errors,
     )
-    stage2 = stage2_results(entry, checks, targets=targets, analysis=analysis, restarts=restarts)
+    stage2 = stage2_results(entry, checks, targets=targets, analysis=analysis, restarts=restarts, stall=stall)
     outcome, reasons = verdict(stage1, stage2, expected_limitation or known_limitation(entry))
     return stage1, stage2, outcome, reasons
 

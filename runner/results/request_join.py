@@ -23,7 +23,7 @@ import msgspec
 
 from runner.results.frontend_log import ServerRequest, replica_of_log
 from runner.results.records import END_CLIENT, END_SERVER, END_START, Record
-from runner.results.summary import ClockOffset, Migrations, ReplicaTraffic, RequestJoin, TrafficCounts
+from runner.results.summary import ClockOffset, Migrations, ReplicaTraffic, RequestJoin, StallRouting, TrafficCounts
 
 # Unmatched attempts with no HTTP response and no frontend line (REFUSED, LOST_TAIL) did not reach a
 # frontend's handler; every other unmatched attempt counts against the match rate.
@@ -261,6 +261,27 @@ def replica_traffic(result: Join, fault_ns: int | None, replica_of_worker: dict[
             after = fault_ns is not None and attempt.record.end_ns >= fault_ns
             _count(row.after if after else row.before, attempt.record.ok)
     return sorted(table.values(), key=lambda r: (r.role, r.replica))
+
+
+ROUTED_AROUND_QUIET_S = 1.0  # at least this long (or a fifth of the stall) with nothing routed to it
+
+
+def stall_routing(result: Join, stalled: set[str], start_ns: int, end_ns: int,
+                  replica_of_worker: dict[str, str]) -> StallRouting:
+    """Attempts sent during the stall and routed to a stopped replica; routed around when none went there
+    in the stall's last quiet period (the frontend then had stopped choosing it)."""
+    hit = [a for a in result.attempts if start_ns <= a.record.start_ns < end_ns
+           and any(replica_of_log(replica_of_worker.get(w, w)) in stalled for _, w in _workers(a.server))]
+    quiet_ns = max(ROUTED_AROUND_QUIET_S * 1e9, (end_ns - start_ns) / 5)
+    last = max((a.record.start_ns for a in hit), default=None)
+    around = last is None or end_ns - last >= quiet_ns
+    completed = sum(1 for a in hit if a.record.ok)
+    after_s = round((last - start_ns) / 1e9, 3) if last is not None else None
+    detail = (f"{len(hit)} attempt(s) routed to the stopped replica during the stall"
+              + (f", the last {after_s} s into it" if after_s is not None else "")
+              + ("" if around else "; the frontend never routed around it"))
+    return StallRouting(routed_to_stalled=len(hit), completed=completed, failed=len(hit) - completed,
+                        last_routed_after_s=after_s, routed_around=around, detail=detail)
 
 
 def _workers(server: ServerRequest | None) -> Iterator[tuple[str, str]]:

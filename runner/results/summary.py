@@ -165,6 +165,17 @@ class InFlight(Model):
     failed: int = 0
 
 
+class StallRouting(Model):
+    """Stall faults: whether the frontend stopped sending new requests to the stopped replica."""
+
+    routed_to_stalled: int = Field(0, description="Attempts sent during the stall that the frontend routed to it.")
+    completed: int = Field(0, description="... of those, ended in success (after SIGCONT).")
+    failed: int = Field(0, description="... of those, failed (a timeout, or an error after SIGCONT).")
+    last_routed_after_s: float | None = Field(None, description="Stall start -> the last attempt routed to it.")
+    routed_around: bool = Field(description="No attempt was routed to it in the stall's last quiet period.")
+    detail: str = ""
+
+
 class ReplicaTraffic(Model):
     replica: str = Field(description="The replica (pod) name, or the worker id when no log names it.")
     role: str = Field(description="decode or prefill: which of the request's workers it was.")
@@ -213,6 +224,7 @@ class ScenarioSummary(Model):
     replicas: list[ReplicaTraffic] = Field(default_factory=list, description="Per replica: what it served before "
                                            "and after the fault (from the frontend's worker ids).")
     probe: WindowStats | None = Field(None, description="The probe stream's attempts, counted apart from the load.")
+    stall: StallRouting | None = None
     in_flight: InFlight | None = Field(None, description="Attempts in flight at the fault and how they ended "
                                        "(schema 1.2).")
     stage1: Stage = Stage(status="SKIPPED")

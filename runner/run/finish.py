@@ -23,8 +23,9 @@ from runner.results.request_join import (
     join_summary,
     migrations,
     replica_traffic,
+    stall_routing,
 )
-from runner.results.summary import CrossCheck, LoadInfo, ScenarioSummary, Timings
+from runner.results.summary import CrossCheck, LoadInfo, ScenarioSummary, StallRouting, Timings
 from runner.run.files import write_json
 from runner.run.observed import Observed
 from runner.scenarios.plan import Scenario
@@ -46,9 +47,10 @@ def finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: 
     timings.first_success_ns = result.first_success_ns
     timings.infrastructure_recovery_s, timings.infrastructure_recovery_reason = _infra_recovery(observed)
     _probe_timings(timings, observed.probe_records, fault_ns, k)
+    stall = _stall_routing(observed, joined)
     stage1, stage2, verdict, reasons = judge(
         entry=entry, checks=cfg.checks, targets=cfg.fault.targets, analysis=result, fault=observed.fault,
-        evidence=observed.evidence, restarts=observed.restarts, errors=observed.errors,
+        evidence=observed.evidence, restarts=observed.restarts, errors=observed.errors, stall=stall,
     )
     load = scenario.load
     summary = ScenarioSummary(
@@ -65,6 +67,7 @@ def finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: 
     )
     if observed.probe_records:
         summary.probe = window(observed.probe_records)
+    summary.stall = stall
     if fault_ns is not None and not observed.phases:
         summary.in_flight = in_flight(observed.records, fault_ns)
     if joined is not None:
@@ -113,6 +116,18 @@ def _join_requests(scenario: Scenario, observed: Observed, tree: Path) -> Join |
         for row in join_lines(joined):
             fh.write(json.dumps(row) + "\n")
     return joined
+
+
+def _stall_routing(observed: Observed, joined: Join | None) -> StallRouting | None:
+    """Stall faults: routing to the stopped replicas from SIGSTOP to SIGCONT (needs the request join)."""
+    fault = observed.fault
+    if fault is None or fault.kind != "stall" or joined is None or fault.injected_ns is None:
+        return None
+    continued = [e.restored.get("continued_ns") for e in observed.evidence if e.restored]
+    if not continued or None in continued:
+        return None
+    return stall_routing(joined, set(fault.targets), fault.injected_ns, max(continued),
+                         observed.server.replica_of_worker)
 
 
 def _cross_check(observed: Observed, joined: Join | None) -> CrossCheck:

@@ -184,7 +184,11 @@ def test_decode_worker_stall_is_stopped_then_continued_with_the_same_pid(run_loc
     assert ev["restored"]["continued_ns"] - ev["injected_ns"] >= 3e9  # held for the configured stall
     assert s["timings"]["infrastructure_recovery_s"] >= 3.0
     # requests routed to the stopped worker waited (3 s < the 60 s timeout) instead of failing; nothing restarted
-    assert s["total"]["failures"] == 0 and s["verdict"] == "PASS" and run.proc.returncode == 0, _explain(run)
+    assert s["total"]["failures"] == 0 and s["stage1"]["status"] == "PASS", _explain(run)
+    stall = s["stall"]
+    assert stall["routed_to_stalled"] == stall["completed"] + stall["failed"] and stall["failed"] == 0, stall
+    check = next(c for c in s["stage2"]["checks"] if c["name"] == "stalled replica routed around")
+    assert check["status"] == ("PASS" if stall["routed_around"] else "FAIL") and "Stall Routing" in run.proc.stdout
 
 
 def test_the_next_scenarios_load_generator_starts_during_the_one_before(run_local):

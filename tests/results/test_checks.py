@@ -319,3 +319,20 @@ def test_judge_plain_failure_and_overflow_phases_default():
         evidence=[], restarts=0,
     )
     assert (outcome, reasons) == ("PASS", [])
+
+
+def test_a_stall_never_routed_around_fails_a_redundant_topology_but_not_a_single_replica():
+    from runner.results.checks import stage2_results
+    from runner.results.summary import StallRouting
+
+    kept = StallRouting(routed_to_stalled=12, routed_around=False, detail="12 attempt(s) ...; never routed around")
+    redundant = lookup("mocker-agg-tp-1-dp-2-decode_worker_stall")
+    analysis = analyze(load(10, 0, 10), FAULT_NS, 5)
+    stage = stage2_results(redundant, CHECKS, targets=1, analysis=analysis, stall=kept)
+    check = next(c for c in stage.checks if c.name == "stalled replica routed around")
+    assert stage.status == "FAIL" and check.status == "FAIL" and "never routed around" in check.detail
+    single = lookup("mocker-agg-tp-1-dp-1-decode_worker_stall")
+    assert all(c.name != "stalled replica routed around"
+               for c in stage2_results(single, CHECKS, targets=1, analysis=analysis, stall=kept).checks)
+    around = kept.model_copy(update={"routed_around": True})
+    assert stage2_results(redundant, CHECKS, targets=1, analysis=analysis, stall=around).status == "PASS"

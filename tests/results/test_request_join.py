@@ -25,6 +25,7 @@ from runner.results.request_join import (
     join_summary,
     migrations,
     replica_traffic,
+    stall_routing,
 )
 
 S = 1_000_000_000
@@ -231,3 +232,24 @@ def test_join_file_rows_hold_both_views_and_the_match_status():
     assert rows[0]["client"]["request_id"] == rows[0]["server"]["x_request_id"] == "a"
     assert rows[1]["reason"] == REFUSED and rows[1]["server"] is None
     assert rows[2]["reason"] == PROBE and rows[2]["client"] is None
+
+
+def _stall_join(starts_on_stalled: list[int]):
+    """Requests every 0.5 s for 10 s from T0, on worker 222 (stopped) at the given offsets (in 0.5 s), else 111."""
+    lines, records = [], []
+    for i in range(20):
+        at = T0 + i * 500 * MS
+        worker = "222" if i in starts_on_stalled else "111"
+        lines += served(f"r{i}", f"x{i}", at + MS, at + 300 * MS, worker=worker)
+        records.append(ok_record(f"x{i}", at, at + 301 * MS))
+    return join(records, parse_log_lines(lines, "fe").requests)
+
+
+def test_a_stall_the_frontend_routes_around_early_passes_and_one_it_never_does_says_so():
+    names = {"111": "decode-a", "222": "decode-b"}
+    early = stall_routing(_stall_join([0, 1, 2]), {"decode-b"}, T0, T0 + 10 * S, names)
+    assert early.routed_around and early.routed_to_stalled == 3 and early.last_routed_after_s == 1.0, early
+    never = stall_routing(_stall_join([0, 4, 8, 12, 16, 19]), {"decode-b"}, T0, T0 + 10 * S, names)
+    assert not never.routed_around and never.last_routed_after_s == 9.5 and "never routed around" in never.detail
+    untouched = stall_routing(_stall_join([]), {"decode-b"}, T0, T0 + 10 * S, names)
+    assert untouched.routed_around and untouched.routed_to_stalled == 0 and untouched.last_routed_after_s is None
