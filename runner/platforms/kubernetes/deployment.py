@@ -3,7 +3,8 @@
 apply -> DGD Ready + every pod Ready + model listed + a probe request; a pod watch and an event watch
 run from the moment the DGD exists; logs are followed and /metrics scraped once observing starts.
 Faults hit exactly the named pods: delete (grace configurable) or a signal sent through pods/exec to a
-process found in `/proc` of the pod's shared PID namespace. Decisions live in `runner.platforms.kubernetes.decide` (pure).
+process found in `/proc` of the pod's shared PID namespace. Decisions live in
+`runner.platforms.kubernetes.decide` (pure).
 """
 
 from __future__ import annotations
