@@ -14,7 +14,10 @@ STATE_POLL_S = 0.05
 
 
 def _pids(before: dict) -> list[int]:
-    listed = [p["pid"] for p in before.get("processes") or []]
+    """The target's processes before the fault: listed flat (local, Evidence.before) or in a Kubernetes
+    snapshot's own `before` section."""
+    processes = before.get("processes") or (before.get("before") or {}).get("processes") or []
+    listed = [p["pid"] for p in processes]
     return listed or ([before["pid"]] if before.get("pid") else [])
 
 

@@ -274,3 +274,31 @@ def test_a_failed_dgd_ends_the_readiness_wait_with_the_operators_message(fake_cl
     error, elapsed = asyncio.run(main())
     assert elapsed < 10  # not the startup timeout
     assert "failed (state failed, Ready False): ReconcileFailed: " + message in str(error)
+
+
+def test_a_stall_stops_the_pods_main_process_through_exec_and_restore_continues_it(fake_cluster, tmp_path):
+    from runner.core.config import FaultConfig
+    from runner.faults.evidence import assemble
+
+    fake_cluster()
+    tree = tmp_path / "t1" / "s"
+    stall = faults.get("decode_worker_stall")
+
+    async def main():
+        _, dep = await _deploy("mocker-agg-tp-1-dp-1-decode_worker_stall", tree)
+        await dep.start_observing(tree)
+        (target,) = dep.replicas("decode")
+        before = await dep.snapshot("decode", [target], stall.processes)
+        stamps = await stall.inject(dep, [target])
+        after = await stall.verify(dep, before, 20)
+        evidence = [assemble(b, s, a) for b, s, a in zip(before, stamps, after)]
+        restored = await stall.restore(dep, evidence, FaultConfig(stall_s=0.5))
+        await dep.stop_observing()
+        await dep.teardown(10)
+        return before, stamps, after, restored
+
+    before, stamps, after, restored = asyncio.run(main())
+    (proc,) = before[0]["before"]["processes"]
+    assert stamps[0]["signal"] == "SIGSTOP" and stamps[0]["signal_results"] == {str(proc["pid"]): "sent"}
+    assert after[0]["took_effect"] and after[0]["states"] == {proc["pid"]: "T"}, after
+    assert restored[0]["took_effect"] and restored[0]["states"][proc["pid"]] in ("S", "R"), restored
