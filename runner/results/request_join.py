@@ -277,11 +277,17 @@ def stall_routing(result: Join, stalled: set[str], start_ns: int, end_ns: int,
     around = last is None or end_ns - last >= quiet_ns
     completed = sum(1 for a in hit if a.record.ok)
     after_s = round((last - start_ns) / 1e9, 3) if last is not None else None
+    first_ok = min((a.record.end_ns for a in result.attempts if a.record.ok and a.record.end_ns >= end_ns),
+                   default=None)
     detail = (f"{len(hit)} attempt(s) routed to the stopped replica during the stall"
               + (f", the last {after_s} s into it" if after_s is not None else "")
               + ("" if around else "; the frontend never routed around it"))
+    recovered_s = round((first_ok - end_ns) / 1e9, 3) if first_ok else None
+    if recovered_s is not None:
+        detail += f"; first success {recovered_s} s after SIGCONT"
     return StallRouting(routed_to_stalled=len(hit), completed=completed, failed=len(hit) - completed,
-                        last_routed_after_s=after_s, routed_around=around, detail=detail)
+                        last_routed_after_s=after_s, routed_around=around, detail=detail,
+                        first_success_after_continue_s=recovered_s)
 
 
 def _workers(server: ServerRequest | None) -> Iterator[tuple[str, str]]:

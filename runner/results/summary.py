@@ -173,6 +173,8 @@ class StallRouting(Model):
     failed: int = Field(0, description="... of those, failed (a timeout, or an error after SIGCONT).")
     last_routed_after_s: float | None = Field(None, description="Stall start -> the last attempt routed to it.")
     routed_around: bool = Field(description="No attempt was routed to it in the stall's last quiet period.")
+    first_success_after_continue_s: float | None = Field(
+        None, description="SIGCONT -> the first attempt to succeed after it (hung ones completing count).")
     detail: str = ""
 
 

@@ -249,6 +249,9 @@ def test_a_stall_the_frontend_routes_around_early_passes_and_one_it_never_does_s
     names = {"111": "decode-a", "222": "decode-b"}
     early = stall_routing(_stall_join([0, 1, 2]), {"decode-b"}, T0, T0 + 10 * S, names)
     assert early.routed_around and early.routed_to_stalled == 3 and early.last_routed_after_s == 1.0, early
+    # the stall ends at 9.2 s: the request sent at 9.0 s ends at 9.301 s, the first success after SIGCONT
+    assert stall_routing(_stall_join([0]), {"decode-b"}, T0, T0 + 9200 * MS,
+                         names).first_success_after_continue_s == 0.101
     never = stall_routing(_stall_join([0, 4, 8, 12, 16, 19]), {"decode-b"}, T0, T0 + 10 * S, names)
     assert not never.routed_around and never.last_routed_after_s == 9.5 and "never routed around" in never.detail
     untouched = stall_routing(_stall_join([]), {"decode-b"}, T0, T0 + 10 * S, names)
