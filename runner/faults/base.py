@@ -10,9 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-ROLES = ("frontend", "decode", "prefill")
-
-
 class Replicas(Protocol):
     """The small set of platform primitives faults are written against (both platforms provide them)."""
 
@@ -60,7 +57,8 @@ class Fault:
     async def verify(self, replicas: Replicas, before: list[dict], timeout_s: float) -> list[dict]:
         raise NotImplementedError(f"{self.name} has nothing to verify")
 
-    async def restore(self, replicas: Replicas, evidence: list, settings) -> list[dict] | None:
-        """Undo the fault, given each target's Evidence and the fault settings; per target what was done and
-        seen (took_effect, detail, ready_ns). None: nothing to undo (controllers replace what was killed)."""
+    async def restore(self, replicas: Replicas, evidence: list, settings, at_once: bool = False) -> list[dict] | None:
+        """Undo the fault, given each target's Evidence and the fault settings (`at_once`: now, not when the
+        fault's own duration is over: the run is being interrupted); per target what was done and seen
+        (took_effect, detail, ready_ns). None: nothing to undo (controllers replace what was killed)."""
         return None

@@ -25,10 +25,14 @@ def _states(now: dict) -> dict[int, str]:
     return {p["pid"]: p["state"] for p in now.get("processes") or []}
 
 
+def _seen(pids: list[int], states: dict[int, str]) -> str:
+    return ", ".join(f"PID {pid} state {states.get(pid, 'gone')}" for pid in pids) or "no process"
+
+
 def judge_stopped(before: dict, now: dict) -> dict:
     pids, states = _pids(before), _states(now)
     stopped = bool(pids) and all(states.get(pid) == STOPPED for pid in pids)
-    seen = ", ".join(f"PID {pid} state {states.get(pid, 'gone')}" for pid in pids) or "no process"
+    seen = _seen(pids, states)
     return {"target": before["target"], "states": states, "took_effect": stopped,
             "detail": f"{before['target']}: {seen} during the stall"}
 
@@ -36,7 +40,7 @@ def judge_stopped(before: dict, now: dict) -> dict:
 def judge_continued(evidence, now: dict, continued_ns: int) -> dict:
     pids, states = _pids(evidence.before), _states(now)
     running = bool(pids) and all(states.get(pid) not in (None, STOPPED, "Z") for pid in pids)
-    seen = ", ".join(f"PID {pid} state {states.get(pid, 'gone')}" for pid in pids) or "no process"
+    seen = _seen(pids, states)
     return {"states": states, "continued_ns": continued_ns, "ready_ns": continued_ns if running else None,
             "took_effect": running, "detail": f"after SIGCONT: {seen}" + ("" if running else " (not running again)")}
 
@@ -55,9 +59,10 @@ class Stall(Fault):
                 return judged
             await asyncio.sleep(STATE_POLL_S)
 
-    async def restore(self, replicas: Replicas, evidence: list, settings) -> list[dict] | None:
+    async def restore(self, replicas: Replicas, evidence: list, settings, at_once: bool = False) -> list[dict] | None:
         injected = min((e.injected_ns for e in evidence if e.injected_ns), default=time.time_ns())
-        await asyncio.sleep(max(0.0, injected / 1e9 + settings.stall_s - time.time()))
+        if not at_once:
+            await asyncio.sleep(max(0.0, injected / 1e9 + settings.stall_s - time.time()))
         names = [e.target for e in evidence]
         await replicas.signal(names, "CONT", self.processes)
         continued = time.time_ns()

@@ -199,14 +199,13 @@ class AiperfLoad:
         attempt = _Attempt(count=count, tail=_ExportTail(artifact_dir / "profile_export.jsonl", self.progress),
                            artifact_dir=artifact_dir, concurrency=concurrency, rate=rate)
         self._launched.append(attempt)
-        attempt.task = asyncio.create_task(self._attempt(artifact_dir, concurrency, rate, count, bound, attempt))
+        attempt.task = asyncio.create_task(self._attempt(attempt, bound))
         return attempt
 
-    async def _attempt(self, artifact_dir: Path, concurrency: int, rate: float, count: int,
-                       bound_s: float, attempt: _Attempt) -> None:
-        cmd = aiperf_command(self.spec, artifact_dir, concurrency, rate, count)
+    async def _attempt(self, attempt: _Attempt, bound_s: float) -> None:
+        cmd = aiperf_command(self.spec, attempt.artifact_dir, attempt.concurrency, attempt.rate, attempt.count)
         attempt.launched_ns = time.time_ns()
-        with (artifact_dir / "genai_perf.log").open("ab") as log:
+        with (attempt.artifact_dir / "genai_perf.log").open("ab") as log:
             proc = await asyncio.create_subprocess_exec(
                 *cmd, stdout=log, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL,
                 env=_aiperf_env(), preexec_fn=die_with_parent,

@@ -140,8 +140,12 @@ def _server_end_ns(server: ServerRequest, offset: ClockOffset | None) -> int | N
 def _served_by(record: Record, server: ServerRequest | None, replica_of_worker: dict[str, str]) -> Record:
     if server is None or server.decode_worker is None:
         return record
-    name = replica_of_log(replica_of_worker.get(server.decode_worker, server.decode_worker))
-    return msgspec.structs.replace(record, replica=name)
+    return msgspec.structs.replace(record, replica=_replica(server.decode_worker, replica_of_worker))
+
+
+def _replica(worker: str, replica_of_worker: dict[str, str]) -> str:
+    """The replica (pod) a worker id belongs to, named from the workers' own logs; the id when none names it."""
+    return replica_of_log(replica_of_worker.get(worker, worker))
 
 
 def _corrected(record: Record, server: ServerRequest | None, offset: ClockOffset | None) -> Record:
@@ -254,7 +258,7 @@ def replica_traffic(result: Join, fault_ns: int | None, replica_of_worker: dict[
     table: dict[tuple[str, str], ReplicaTraffic] = {}
     for attempt in result.attempts:
         for role, worker in _workers(attempt.server):
-            name = replica_of_log(replica_of_worker.get(worker, worker))
+            name = _replica(worker, replica_of_worker)
             row = table.setdefault((name, role), ReplicaTraffic(replica=name, role=role))
             if worker not in row.worker_ids:
                 row.worker_ids.append(worker)
@@ -271,7 +275,7 @@ def stall_routing(result: Join, stalled: set[str], start_ns: int, end_ns: int,
     """Attempts sent during the stall and routed to a stopped replica; routed around when none went there
     in the stall's last quiet period (the frontend then had stopped choosing it)."""
     hit = [a for a in result.attempts if start_ns <= a.record.start_ns < end_ns
-           and any(replica_of_log(replica_of_worker.get(w, w)) in stalled for _, w in _workers(a.server))]
+           and any(_replica(w, replica_of_worker) in stalled for _, w in _workers(a.server))]
     quiet_ns = max(ROUTED_AROUND_QUIET_S * 1e9, (end_ns - start_ns) / 5)
     last = max((a.record.start_ns for a in hit), default=None)
     around = last is None or end_ns - last >= quiet_ns

@@ -47,9 +47,7 @@ async def run_fault(scenario: Scenario, deployment: Deployment, ui: ProgressUI, 
 
 async def _restore(fault: Fault, deployment: Deployment, observed: Observed, settings, at_once: bool) -> None:
     """Undo the fault; interrupted, at once (a stall is continued now rather than after its duration)."""
-    if at_once:
-        settings = settings.model_copy(update={"stall_s": 0.0})
-    restored = await asyncio.shield(fault.restore(deployment, observed.evidence, settings))
+    restored = await asyncio.shield(fault.restore(deployment, observed.evidence, settings, at_once))
     if restored is not None:
         observed.evidence = [with_restore(e, r) for e, r in zip(observed.evidence, restored, strict=True)]
 

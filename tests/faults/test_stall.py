@@ -64,3 +64,23 @@ def test_judgements_name_what_was_seen():
                         {"target": "w", "took_effect": True, "detail": ""})
     still = judge_continued(evidence, {"processes": [{"pid": 3, "state": "T"}]}, 5)
     assert not still["took_effect"] and still["ready_ns"] is None and "not running again" in still["detail"]
+
+
+def test_an_interrupted_run_continues_the_stalled_process_at_once():
+    proc = subprocess.Popen([sys.executable, "-c", "import time\nwhile True: time.sleep(0.01)"])
+    try:
+        stall, replicas = get("decode_worker_stall"), OneProcess(proc)
+        before = [{"target": "w", "pid": proc.pid}]
+
+        async def go():
+            stamps = await stall.inject(replicas, ["w"])
+            after = await stall.verify(replicas, before, 5)
+            evidence = [assemble(before[0], stamps[0], after[0])]
+            # a 600 s stall: without at_once the restore would sleep past the test's own timeout
+            return await asyncio.wait_for(stall.restore(replicas, evidence, FaultConfig(stall_s=600), at_once=True), 10)
+
+        restored = asyncio.run(go())
+        assert restored[0]["took_effect"] and process_evidence(proc.pid)["state"] != "T", restored
+    finally:
+        proc.kill()
+        proc.wait()

@@ -99,7 +99,7 @@ class LocalPlatform:
 
 
 class LocalDeployment:
-    def __init__(self, scenario: Scenario, tree: Path, python: Path, model_dir: Path, service_port: int = 0):
+    def __init__(self, scenario: Scenario, tree: Path, python: Path, model_dir: Path, service_port: int):
         self.scenario = scenario
         self.tree = tree
         self.python = python
@@ -114,7 +114,7 @@ class LocalDeployment:
         self._observing: asyncio.Task | None = None
         self._frontend_counts: dict[tuple[str, int], float] = {}
         self._session: aiohttp.ClientSession | None = None
-        self.service = ServiceProxy(self._ready_frontend_ports, port=service_port or self.local.frontend_port)
+        self.service = ServiceProxy(self._ready_frontend_ports, port=service_port)
 
     # --- protocol ---------------------------------------------------------
 
