@@ -28,6 +28,7 @@ from pathlib import Path
 from runner.core.errors import UserError
 from runner.core.procs import die_with_parent
 from runner.load.base import LoadSpec, Progress
+from runner.load.hf_view import ensure_view
 from runner.results.records import MalformedExport, Record, iter_aiperf_lines, load_tree
 
 TAIL_PERIOD_S = 0.25
@@ -53,11 +54,12 @@ def aiperf_executable() -> Path:
     return exe
 
 
-def aiperf_command(spec: LoadSpec, artifact_dir: Path, concurrency: int, rate: float, count: int) -> list[str]:
+def aiperf_command(spec: LoadSpec, artifact_dir: Path, concurrency: int, rate: float, count: int,
+                   tokenizer: str | None = None) -> list[str]:
     cmd = [
         str(aiperf_executable()), "profile",
         "--model", spec.model,
-        "--tokenizer", spec.tokenizer,
+        "--tokenizer", tokenizer or spec.tokenizer,
         "--endpoint-type", "chat",
         "--concurrency", str(concurrency),
         "--request-rate", f"{rate:g}",
@@ -72,6 +74,9 @@ def aiperf_command(spec: LoadSpec, artifact_dir: Path, concurrency: int, rate: f
         # aiperf generates 100 prompts by default; an attempt for a few owed requests needs only as
         # many, and generating them is most of a loaded machine's start-up
         "--num-dataset-entries", str(min(count, DEFAULT_DATASET_ENTRIES)),
+        # prompts of tokens drawn from the vocabulary (vLLM bench's random dataset): the default corpus
+        # tokenizes 5 MB of text first, ~2 s of every start
+        "--prompt-corpus", "random",
         "--no-server-metrics", "--no-gpu-telemetry",
         "--ui", "none",
         "--artifact-dir", str(artifact_dir),
@@ -83,14 +88,23 @@ def aiperf_command(spec: LoadSpec, artifact_dir: Path, concurrency: int, rate: f
     return cmd
 
 
-def _aiperf_env() -> dict[str, str]:
+def aiperf_tokenizer(tokenizer: str) -> tuple[str, dict[str, str]]:
+    """The --tokenizer aiperf is given and the environment it needs: a local directory becomes a
+    cached hub repository read offline (see hf_view); a hub id is left to aiperf's own cache."""
+    if not Path(tokenizer).is_dir():
+        return tokenizer, {}
+    repo, cache = ensure_view(Path(tokenizer))
+    return repo, {"HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+
+
+def _aiperf_env(tokenizer_env: dict[str, str]) -> dict[str, str]:
     env = dict(os.environ)
-    # aiperf 0.13.0 treats a local tokenizer path as a hub id when HF_HUB_OFFLINE is set
+    # aiperf 0.13.0 refuses a local tokenizer path as an invalid hub id when offline is set
     env.pop("HF_HUB_OFFLINE", None)
     env.pop("TRANSFORMERS_OFFLINE", None)
     env["HF_HUB_DISABLE_TELEMETRY"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return env | tokenizer_env
 
 
 class AiperfLoad:
@@ -102,7 +116,7 @@ class AiperfLoad:
         self._procs: set[asyncio.subprocess.Process] = set()
         self._first: dict[str, _Attempt] = {}
         self._launched: list[_Attempt] = []
-        self.attempt_exit_codes: dict[str, list[int]] = {}
+        self._exiting: list[asyncio.Task] = []  # attempts with every record in, writing aiperf's summaries
 
     def _client_plan(self) -> list[tuple[str, int, float, int]]:
         """(name, concurrency, rate, requests owed) of each aiperf client."""
@@ -152,11 +166,11 @@ class AiperfLoad:
         try:
             await self._pay_off(name, concurrency, rate, count, deadline, attempts)
         finally:
-            pending = [a.task for a in attempts if a.task and not a.task.done()]
+            self._exiting += [a.task for a in attempts if a.task and not a.task.done() and a.sent_all()]
+            pending = [a.task for a in attempts if a.task and not a.task.done() and not a.sent_all()]
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            self.attempt_exit_codes[name] = [a.code for a in attempts]
 
     async def _pay_off(self, name: str, concurrency: int, rate: float, count: int, deadline: float,
                        attempts: list[_Attempt]) -> None:
@@ -164,7 +178,7 @@ class AiperfLoad:
         while True:
             for failed in (a.task for a in attempts if a.task.done() and a.task.exception() is not None):
                 raise failed.exception()
-            running = [a for a in attempts if not a.done]
+            running = [a for a in attempts if not a.done and not a.sent_all()]
             owed = count - sum(a.tail.successes for a in attempts) - sum(a.unfinished() for a in running)
             if not running and (owed <= 0 or len(attempts) >= self.spec.max_attempts or loop.time() >= deadline):
                 break
@@ -203,12 +217,14 @@ class AiperfLoad:
         return attempt
 
     async def _attempt(self, attempt: _Attempt, bound_s: float) -> None:
-        cmd = aiperf_command(self.spec, attempt.artifact_dir, attempt.concurrency, attempt.rate, attempt.count)
+        tokenizer, tokenizer_env = aiperf_tokenizer(self.spec.tokenizer)
+        cmd = aiperf_command(self.spec, attempt.artifact_dir, attempt.concurrency, attempt.rate, attempt.count,
+                             tokenizer)
         attempt.launched_ns = time.time_ns()
         with (attempt.artifact_dir / "genai_perf.log").open("ab") as log:
             proc = await asyncio.create_subprocess_exec(
                 *cmd, stdout=log, stderr=asyncio.subprocess.STDOUT, stdin=asyncio.subprocess.DEVNULL,
-                env=_aiperf_env(), preexec_fn=die_with_parent,
+                env=_aiperf_env(tokenizer_env), preexec_fn=die_with_parent,
             )
         self._procs.add(proc)
         attempt.proc = proc
@@ -228,21 +244,27 @@ class AiperfLoad:
         attempt.done = True
 
     async def discard(self) -> None:
-        """Stop processes started by prepare() whose load will never run (the deployment did not come up)."""
+        """Stop processes started by prepare() whose load will never run (the deployment did not come up),
+        and wait for those of run() that are still writing aiperf's summaries (~1 s after the last record,
+        which run() does not wait for: collection and teardown overlap it)."""
         for attempt in self._first.values():
             if not attempt.gate.is_open and attempt.task is not None:
                 attempt.task.cancel()
-        await self._kill_held()
-        await asyncio.gather(*(a.task for a in self._first.values() if a.task), return_exceptions=True)
+        await self._kill_held(exclude=self._exiting_procs())
+        await asyncio.gather(*(a.task for a in self._first.values() if a.task), *self._exiting,
+                             return_exceptions=True)
 
-    async def _kill_held(self) -> None:
-        for proc in list(self._procs):
+    def _exiting_procs(self) -> set[asyncio.subprocess.Process]:
+        return {a.proc for a in self._launched if a.task in self._exiting}
+
+    async def _kill_held(self, exclude: set[asyncio.subprocess.Process] = frozenset()) -> None:
+        for proc in list(self._procs - exclude):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
 
     async def _stop_all(self) -> None:
-        for proc in list(self._procs):
+        for proc in list(self._procs - self._exiting_procs()):
             await _interrupt(proc)
 
 
@@ -394,6 +416,10 @@ class _Attempt:
 
     def unfinished(self) -> int:
         return max(0, self.count - self.tail.completed)
+
+    def sent_all(self) -> bool:
+        """Every request has its record in the export: what is left of the process is aiperf's own exit."""
+        return self.gate.is_open and self.tail.completed >= self.count
 
     def last_send_ns(self, rate: float) -> int | None:
         """When this attempt sends its last request (constant arrivals at `rate`)."""

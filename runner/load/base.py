@@ -53,7 +53,8 @@ class Progress:
 
 class Load(Protocol):
     """A load generator: prepare() may start it ahead (held before its first request), run() sends
-    the load, discard() stops what prepare() started when run() will not come, records() reads it back."""
+    the load, discard() stops what prepare() started when run() will not come and waits for what run()
+    left exiting (it returns once every record is in), records() reads it back."""
 
     spec: LoadSpec
     out_dir: Path

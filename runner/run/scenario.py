@@ -106,8 +106,6 @@ async def _execute(scenario: Scenario, platform: Platform, tree: Path, ui: Progr
         if observed.startup_s is None:
             observed.startup_reason = f"not ready: {exc}"
     finally:
-        if load is not None:
-            await asyncio.shield(load.discard())
         if deployment is not None:
             ui.phase("tearing down")
             try:
@@ -115,6 +113,8 @@ async def _execute(scenario: Scenario, platform: Platform, tree: Path, ui: Progr
                 log.info("Deployment torn down")
             except (PlatformError, TimeoutError) as exc:
                 observed.errors.append(f"teardown: {exc}")
+        if load is not None:  # after the teardown: aiperf writes its summaries meanwhile
+            await asyncio.shield(load.discard())
 
 
 async def _load_with_fault(scenario: Scenario, deployment: Deployment, load: Load, ui: ProgressUI,
@@ -202,6 +202,7 @@ async def _overflow_phases(scenario: Scenario, deployment: Deployment, tree: Pat
         log.info("Starting %s phase: ISL %d", phase, spec.input_tokens)
         async with ui.counting(phase, load.progress, spec.clients * spec.requests_per_client):
             await load.run()
+        await load.discard()
         observed.phases[phase] = load.records()
         if phase == "overflow":
             rejected = sum(1 for r in observed.phases[phase] if not r.ok and r.status is not None)

@@ -23,6 +23,11 @@ def test_baseline_with_aiperf(run_local):
     assert s["fault"] is None and s["stage1"]["status"] == "PASS"
     tree = run.run_dir / "mocker-agg-tp-1-dp-1-none"
     assert list(tree.glob("client_pool/attempt_0/profile_export.jsonl"))
+    # run() returns once every record is in; the runner still waits for aiperf's own summaries
+    assert (tree / "client_pool/attempt_0/profile_export_aiperf.json").is_file()
+    # the local tokenizer was read offline as a cached hub repository: no prefetch subprocess
+    aiperf_log = (tree / "client_pool/attempt_0/logs/aiperf.log").read_text()
+    assert "HF offline mode already set" in aiperf_log and "Prefetching" not in aiperf_log
     assert list((tree / "Frontend").glob("*.log")) and list((tree / "decode").glob("*.metrics.log"))
     assert (tree / "test.log.txt").read_text().count("[TEST]") > 3
     # the client counted every request the frontend counted (plus the readiness probe)

@@ -27,3 +27,11 @@ def test_tree_total_sums_frontends(tmp_path):
     (tmp_path / "Frontend" / "fe-b.metrics.log").write_text(scrape(4, header="runner_ns=1 time=x"))
     assert tree_counter_total(tmp_path, FAMILY) == 7
     assert tree_counter_total(tmp_path / "Frontend", FAMILY) is None
+
+
+def test_families_sharing_the_name_as_a_prefix_are_not_counted():
+    other = ('# TYPE dynamo_frontend_model_migration_seconds histogram\n'
+             'dynamo_frontend_model_migration_seconds_count{model="m"} 40\n'
+             '# TYPE dynamo_frontend_requests_total counter\ndynamo_frontend_requests_total{model="m"} 90\n')
+    text = "".join(scrape(v).replace("\n\n", "\n" + other + "\n") for v in (1, 4))
+    assert counter_over_scrapes(text, FAMILY) == 4
