@@ -70,6 +70,16 @@ class FaultConfig(Strict):
     stall_s: PositiveFloat = Field(
         30.0, description="Stall faults (*_stall): how long the process stays stopped (SIGSTOP) before SIGCONT.")
     verify_timeout_s: PositiveFloat = Field(120.0, description="How long to wait for a fault's evidence.")
+    rollout_strategy: Literal["surge", "replace"] = Field(
+        "surge", description="Rolling upgrades (*_rolling_upgrade), one replica at a time: surge starts the new "
+        "replica and stops the old one once it is ready (maxSurge 1, maxUnavailable 0); replace stops the old one "
+        "first (maxSurge 0, maxUnavailable 1).")
+    stop_grace_period_s: PositiveFloat = Field(
+        30.0, description="Rolling upgrades and scale-downs: how long a removed replica may drain after SIGTERM "
+        "before SIGKILL (Kubernetes' default terminationGracePeriodSeconds).")
+    scaled_down_s: PositiveFloat = Field(
+        10.0, description="Scale-down faults (*_scale_down): how long the role runs one replica short before "
+        "the count is restored.")
     overflow_multiplier: PositiveFloat = Field(
         2.0, description="Token overflow: prompt length as a multiple of the context limit."
     )

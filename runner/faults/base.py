@@ -30,6 +30,13 @@ class Replicas(Protocol):
     async def process_states(self, names: list[str], processes: tuple[str, ...] | None) -> list[dict]:
         """Each target's process now: target, pid, start_time, state (the /proc state letter)."""
 
+    async def start_replicas(self, role: str, count: int, timeout_s: float) -> list[dict]:
+        """`count` new replicas of the role, each until ready: target, started_ns, ready_ns, took_effect, detail."""
+
+    async def stop_replicas(self, names: list[str], timeout_s: float) -> list[dict]:
+        """Remove replicas for good (graceful stop, no replacement): per target the stop's stamps
+        (injected_ns, pid) and exit, gone_ns, took_effect, detail."""
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -40,21 +47,26 @@ class Fault:
     kind: str  # none | process | pod | subprocess | stall | client
     order: int  # rank in the tables and in the catalog
     local: bool = True  # the local platform can run it (mocker only)
+    kubernetes: bool = True  # the Kubernetes platform can run it
     backends: tuple[str, ...] | None = None  # None: every backend
     per_deployment: bool = True  # one scenario per deployment of the catalog (token overflow has its own)
     migration_variants: bool = True  # -migration-on / -migration-off variants exist
     known_limitation: str | None = None  # a documented, expected stage-2 shortfall
     processes: tuple[str, ...] | None = None  # process titles to hit; None: the replica's main process
+    min_replicas: int = 1  # replicas of the role the deployment needs (a scale-down needs two)
+    every_replica: bool = False  # hits every replica of the role (a rollout), not fault.targets of them
 
-    def applies_to(self, backend: str, mode: str) -> bool:
+    def applies_to(self, backend: str, mode: str, replicas: int = 1) -> bool:
         if not self.per_deployment or (self.backends is not None and backend not in self.backends):
             return False
-        return self.role != "prefill" or mode == "disagg"
+        if not self.kubernetes and not (self.local and backend == "mocker"):
+            return False  # no platform could run it
+        return (self.role != "prefill" or mode == "disagg") and replicas >= self.min_replicas
 
     async def inject(self, replicas: Replicas, names: list[str]) -> list[dict]:
         raise NotImplementedError(f"{self.name} injects nothing")
 
-    async def verify(self, replicas: Replicas, before: list[dict], timeout_s: float) -> list[dict]:
+    async def verify(self, replicas: Replicas, before: list[dict], timeout_s: float, settings=None) -> list[dict]:
         raise NotImplementedError(f"{self.name} has nothing to verify")
 
     async def restore(self, replicas: Replicas, evidence: list, settings, at_once: bool = False) -> list[dict] | None:

@@ -39,7 +39,7 @@ def assemble(before: dict, stamp: dict, after: dict) -> Evidence:
     took, detail = seen.pop("took_effect", False), seen.pop("detail", "no detail recorded")
     return Evidence(
         target=before["target"], before=_section(before, "before"), injected=_section(stamp, "injected"),
-        after=seen, injected_ns=stamp.get("injected_ns"), gone_ns=seen.get("gone_ns"),
+        after=seen, injected_ns=stamp.get("injected_ns"), gone_ns=seen.get("gone_ns", stamp.get("gone_ns")),
         ready_ns=seen.get("ready_ns"), replacement=seen.get("replacement"), took_effect=bool(took), detail=detail,
     )
 
@@ -51,6 +51,7 @@ def with_restore(evidence: Evidence, restored: dict) -> Evidence:
     took, detail = seen.pop("took_effect", False), seen.pop("detail", "")
     return evidence.model_copy(update={
         "restored": seen, "ready_ns": seen.get("ready_ns", evidence.ready_ns),
+        "replacement": seen.get("replacement", evidence.replacement),
         "took_effect": evidence.took_effect and bool(took),
         "detail": "; ".join(d for d in (evidence.detail, detail) if d),
     })

@@ -9,7 +9,7 @@ class PodDelete(Fault):
     async def inject(self, replicas: Replicas, names: list[str]) -> list[dict]:
         return await replicas.delete(names)
 
-    async def verify(self, replicas: Replicas, before: list[dict], timeout_s: float) -> list[dict]:
+    async def verify(self, replicas: Replicas, before: list[dict], timeout_s: float, settings=None) -> list[dict]:
         return await replicas.await_replacement("pod", self.role, before, timeout_s)
 
 

@@ -15,7 +15,7 @@ class ProcessSignal(Fault):
     async def inject(self, replicas: Replicas, names: list[str]) -> list[dict]:
         return await replicas.signal(names, self.signal_name, self.processes)
 
-    async def verify(self, replicas: Replicas, before: list[dict], timeout_s: float) -> list[dict]:
+    async def verify(self, replicas: Replicas, before: list[dict], timeout_s: float, settings=None) -> list[dict]:
         return await replicas.await_replacement(self.kind, self.role, before, timeout_s)
 
 

@@ -49,7 +49,7 @@ class Stall(Fault):
     async def inject(self, replicas: Replicas, names: list[str]) -> list[dict]:
         return await replicas.signal(names, "STOP", self.processes)
 
-    async def verify(self, replicas: Replicas, before: list[dict], timeout_s: float) -> list[dict]:
+    async def verify(self, replicas: Replicas, before: list[dict], timeout_s: float, settings=None) -> list[dict]:
         """The stopped state shows once the kernel has delivered the signal: look until it does (or the timeout)."""
         deadline = time.monotonic() + timeout_s
         while True:

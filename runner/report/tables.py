@@ -106,9 +106,12 @@ def _request_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
         ]
     if summary.in_flight is not None:
         flight = summary.in_flight
-        rows.append(("In Flight at Fault", f"{flight.requests} ({flight.completed} completed, {flight.failed} failed)"))
+        on = f" on {', '.join(flight.replicas)}" if flight.replicas else ""
+        rows.append(("In Flight at Fault", f"{flight.requests}{on} ({flight.completed} completed, {flight.failed} failed)"))
     if summary.stall is not None:
         rows.append(("Stall Routing", summary.stall.detail))
+    if summary.rollout is not None:
+        rows.append(("Rollout", summary.rollout.detail))
     if total.error_classes:
         rows.append(("Error Classes", _tally(total.error_classes)))
     if total.errors:

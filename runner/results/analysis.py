@@ -225,11 +225,13 @@ def _longest_run_of_successes(ok: np.ndarray) -> int:
     return int((np.diff(bounds) - 1).max())
 
 
-def in_flight(records: Sequence[Record], fault_ns: int) -> InFlight:
-    """Attempts sent before the fault that ended after it, by outcome (times as corrected by the join)."""
-    under_way = [r for r in records if r.start_ns < fault_ns < r.end_ns]
+def in_flight(records: Sequence[Record], fault_ns: int, on: set[str] | None = None) -> InFlight:
+    """Attempts sent before the fault that ended after it, by outcome (times as corrected by the join);
+    `on`: only those the request join names as served by these replicas."""
+    under_way = [r for r in records if r.start_ns < fault_ns < r.end_ns and (on is None or r.replica in on)]
     completed = sum(1 for r in under_way if r.ok)
-    return InFlight(requests=len(under_way), completed=completed, failed=len(under_way) - completed)
+    return InFlight(requests=len(under_way), completed=completed, failed=len(under_way) - completed,
+                    replicas=sorted(on or ()))
 
 
 def window(records: Sequence[Record], start_ns: int | None = None, end_ns: int | None = None) -> WindowStats:

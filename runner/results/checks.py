@@ -17,7 +17,16 @@ from typing import Literal, Protocol
 from runner.core.config import ChecksConfig, Thresholds
 from runner.faults.evidence import Evidence
 from runner.scenarios.catalog import CatalogEntry
-from runner.results.summary import CheckResult, FaultRecord, Stage, StageStatus, StallRouting, Verdict, WindowStats
+from runner.results.summary import (
+    CheckResult,
+    FaultRecord,
+    Rollout,
+    Stage,
+    StageStatus,
+    StallRouting,
+    Verdict,
+    WindowStats,
+)
 
 Topology = Literal["baseline", "redundant", "single_replica", "token_overflow"]
 
@@ -80,7 +89,8 @@ def stage1_scenario(
     elif kind == "token_overflow":
         results += _overflow_happened(analysis, checks, restarts, overflow_phases_present)
     else:
-        results += [_fault_stamped(fault), *_fault_took_effect(evidence, targets)]
+        hit = len(fault.targets) if fault is not None and fault.targets else targets  # a rollout hits them all
+        results += [_fault_stamped(fault), *_fault_took_effect(evidence, hit)]
     return _stage([r for r in results if r is not None])
 
 
@@ -163,7 +173,7 @@ def _overflow_happened(
 
 def stage2_results(
     entry: CatalogEntry, checks: ChecksConfig, *, targets: int, analysis: AnalysisView, restarts: int = 0,
-    stall: StallRouting | None = None,
+    stall: StallRouting | None = None, rollout: Rollout | None = None,
 ) -> Stage:
     """Do the results meet the bar of the scenario's topology?
 
@@ -182,7 +192,15 @@ def stage2_results(
         results.append(_service_recovery(analysis, bar.max_recovery_s))
     if stall is not None and kind == "redundant":
         results.append(_routed_around(stall))
+    if rollout is not None and kind == "redundant":
+        results.append(_always_routable(rollout))
     return _stage(results)
+
+
+def _always_routable(rollout: Rollout) -> CheckResult:
+    """A role with more than one replica can roll one at a time without ever leaving none to route to."""
+    status = "PASS" if rollout.longest_unroutable_s == 0 else "FAIL"
+    return CheckResult(name="a replica routable throughout the rollout", status=status, detail=rollout.detail)
 
 
 def _routed_around(stall: StallRouting) -> CheckResult:
@@ -272,6 +290,7 @@ def judge(
     overflow_phases_present: bool | None = None,
     expected_limitation: str | None = None,
     stall: StallRouting | None = None,
+    rollout: Rollout | None = None,
 ) -> tuple[Stage, Stage, Verdict, list[str]]:
     """Both stages and the verdict. overflow_phases_present defaults to "the analysis has phases";
     expected_limitation defaults to the failure's known limitation."""
@@ -288,7 +307,8 @@ def judge(
         overflow_phases_present=overflow_phases_present,
         errors=errors,
     )
-    stage2 = stage2_results(entry, checks, targets=targets, analysis=analysis, restarts=restarts, stall=stall)
+    stage2 = stage2_results(entry, checks, targets=targets, analysis=analysis, restarts=restarts, stall=stall,
+                            rollout=rollout)
     outcome, reasons = verdict(stage1, stage2, expected_limitation or known_limitation(entry))
     return stage1, stage2, outcome, reasons
 

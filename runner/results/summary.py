@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 Verdict = Literal["PASS", "FAIL", "ERROR", "EXPECTED-LIMITATION"]
 StageStatus = Literal["PASS", "FAIL", "ERROR", "SKIPPED"]
@@ -163,6 +163,8 @@ class InFlight(Model):
     requests: int = 0
     completed: int = Field(0, description="Ended in success: drained by a graceful stop, or migrated.")
     failed: int = 0
+    replicas: list[str] = Field(default_factory=list, description="Counted only on these replicas (a scale-down's "
+                                "removed ones, from the request join; schema 1.3); empty: every attempt.")
 
 
 class StallRouting(Model):
@@ -175,6 +177,33 @@ class StallRouting(Model):
     routed_around: bool = Field(description="No attempt was routed to it in the stall's last quiet period.")
     first_success_after_continue_s: float | None = Field(
         None, description="SIGCONT -> the first attempt to succeed after it (hung ones completing count).")
+    detail: str = ""
+
+
+class RolloutStep(Model):
+    old: str = Field(description="The replica replaced in this step.")
+    new: str | None = Field(None, description="Its replacement (None: the step did not start one).")
+    new_ready_s: float | None = Field(None, description="Rollout start -> the new replica ready.")
+    first_served_s: float | None = Field(
+        None, description="Rollout start -> the first success the new replica served (decode, from the request "
+        "join; None elsewhere or when it served none).")
+    old_stopped_s: float | None = Field(None, description="Rollout start -> the old replica's stop signal.")
+    old_gone_s: float | None = Field(None, description="Rollout start -> the old replica's process gone.")
+
+
+class Rollout(Model):
+    """Rolling upgrades: each step, and the longest time the role had no routable replica."""
+
+    strategy: str = Field(description="surge (new replica first) or replace (old one stopped first).")
+    replicas: int = Field(description="Replicas of the role rolled.")
+    steps: list[RolloutStep] = Field(default_factory=list)
+    duration_s: float | None = Field(None, description="Rollout start -> its last step done.")
+    longest_unroutable_s: float = Field(
+        description="The longest window in which no replica of the role was routable: an old one until its stop "
+        "signal, a new one from the first success it served (decode) or from its readiness (other roles).")
+    unroutable_from_s: float | None = Field(None, description="Rollout start -> the start of that window.")
+    requests: int = Field(0, description="Attempts that ended during the rollout.")
+    failures: int = Field(0, description="... of those, failed.")
     detail: str = ""
 
 
@@ -227,6 +256,7 @@ class ScenarioSummary(Model):
                                            "and after the fault (from the frontend's worker ids).")
     probe: WindowStats | None = Field(None, description="The probe stream's attempts, counted apart from the load.")
     stall: StallRouting | None = None
+    rollout: Rollout | None = Field(None, description="Rolling upgrades (schema 1.3).")
     in_flight: InFlight | None = Field(None, description="Attempts in flight at the fault and how they ended "
                                        "(schema 1.2).")
     stage1: Stage = Stage(status="SKIPPED")

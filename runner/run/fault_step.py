@@ -24,7 +24,8 @@ log = logging.getLogger("runner")
 
 async def run_fault(scenario: Scenario, deployment: Deployment, ui: ProgressUI, observed: Observed) -> None:
     fault, settings = scenario.entry.fault, scenario.config.fault
-    targets = select_targets(deployment.replicas(fault.role), settings.targets, settings.seed)
+    replicas = deployment.replicas(fault.role)
+    targets = replicas if fault.every_replica else select_targets(replicas, settings.targets, settings.seed)
     before = await deployment.snapshot(fault.role, targets, fault.processes)
     log.info("Injecting %s into %s; before: %s", fault.name, ", ".join(targets), json.dumps(before))
     stamps = await fault.inject(deployment, targets)
@@ -35,7 +36,7 @@ async def run_fault(scenario: Scenario, deployment: Deployment, ui: ProgressUI, 
     interrupted = False
     try:
         ui.phase("recovering")
-        after = await fault.verify(deployment, before, settings.verify_timeout_s)
+        after = await fault.verify(deployment, before, settings.verify_timeout_s, settings)
         observed.evidence = [assemble(b, s, a) for b, s, a in zip(before, stamps, after, strict=True)]
     except asyncio.CancelledError:
         interrupted = True

@@ -25,7 +25,8 @@ from runner.results.request_join import (
     replica_traffic,
     stall_routing,
 )
-from runner.results.summary import CrossCheck, LoadInfo, ScenarioSummary, StallRouting, Timings
+from runner.results.rollout import rollout_view
+from runner.results.summary import CrossCheck, LoadInfo, Rollout, ScenarioSummary, StallRouting, Timings
 from runner.run.files import write_json
 from runner.run.observed import Observed
 from runner.scenarios.plan import Scenario
@@ -48,9 +49,10 @@ def finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: 
     timings.infrastructure_recovery_s, timings.infrastructure_recovery_reason = _infra_recovery(observed)
     _probe_timings(timings, observed.probe_records, fault_ns, k)
     stall = _stall_routing(observed, joined)
+    rollout = _rollout(scenario, observed)
     stage1, stage2, verdict, reasons = judge(
         entry=entry, checks=cfg.checks, targets=cfg.fault.targets, analysis=result, fault=observed.fault,
-        evidence=observed.evidence, restarts=observed.restarts, errors=observed.errors, stall=stall,
+        evidence=observed.evidence, restarts=observed.restarts, errors=observed.errors, stall=stall, rollout=rollout,
     )
     load = scenario.load
     summary = ScenarioSummary(
@@ -67,9 +69,9 @@ def finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: 
     )
     if observed.probe_records:
         summary.probe = window(observed.probe_records)
-    summary.stall = stall
+    summary.stall, summary.rollout = stall, rollout
     if fault_ns is not None and not observed.phases:
-        summary.in_flight = in_flight(observed.records, fault_ns)
+        summary.in_flight = in_flight(observed.records, fault_ns, _removed(observed))
     if joined is not None:
         summary.request_join = join_summary(joined)
         summary.migrations = migrations(joined, observed.migration_metric)
@@ -128,6 +130,22 @@ def _stall_routing(observed: Observed, joined: Join | None) -> StallRouting | No
         return None
     return stall_routing(joined, set(fault.targets), fault.injected_ns, max(continued),
                          observed.server.replica_of_worker)
+
+
+def _rollout(scenario: Scenario, observed: Observed) -> Rollout | None:
+    fault = observed.fault
+    if fault is None or fault.kind != "rollout" or fault.injected_ns is None or not observed.evidence:
+        return None
+    return rollout_view(observed.evidence, observed.records, fault.role, scenario.config.fault.rollout_strategy,
+                        fault.injected_ns)
+
+
+def _removed(observed: Observed) -> set[str] | None:
+    """A scale-down's in-flight attempts are those on the removed replicas (named by the request join)."""
+    fault = observed.fault
+    if fault is None or fault.kind != "scale" or not any(r.replica for r in observed.records):
+        return None
+    return set(fault.targets)
 
 
 def _cross_check(observed: Observed, joined: Join | None) -> CrossCheck:

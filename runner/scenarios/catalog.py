@@ -117,6 +117,9 @@ class CatalogEntry:
             if self.backend != "mocker":
                 return f"the local platform runs only the mocker backend, not {self.backend} (it needs GPUs)"
             return f"the local platform has no {self.failure} fault: it needs an engine subprocess"
+        if not faults.get(self.failure).kubernetes:
+            return (f"{self.failure} is not built for Kubernetes yet (a DGD patch the chart's Role does not grant, "
+                    "and the operator to prove it: issue 10); run it with --platform local")
         return f"{platform} cannot run {self.name}"
 
 
@@ -129,14 +132,15 @@ def _deployment_name(backend: str, mode: str, tp: int, dp: int, moe: bool = Fals
     return f"{prefix}-disagg-prefill-tp-{tp}-decode-tp-{tp}-dp-{dp}"
 
 
-def _failures_for(backend: str, mode: str) -> list[str]:
-    return [f.name for f in faults.registry().values() if f.applies_to(backend, mode)]
+def _failures_for(backend: str, mode: str, replicas: int = 1) -> list[str]:
+    """The faults of a deployment whose roles have `replicas` replicas each (DP; MoE: one pod per role)."""
+    return [f.name for f in faults.registry().values() if f.applies_to(backend, mode, replicas)]
 
 
 def _platforms(backend: str, failure: str) -> tuple[str, ...]:
-    if backend == "mocker" and faults.get(failure).local:
-        return ("local", "kubernetes")
-    return ("kubernetes",)
+    fault = faults.get(failure)
+    local = ("local",) if backend == "mocker" and fault.local else ()
+    return local + (("kubernetes",) if fault.kubernetes else ())
 
 
 def _generate() -> list[CatalogEntry]:
@@ -146,7 +150,7 @@ def _generate() -> list[CatalogEntry]:
         for mode in MODES:
             for tp, dp in grid:
                 base = _deployment_name(backend, mode, tp, dp)
-                for failure in _failures_for(backend, mode):
+                for failure in _failures_for(backend, mode, dp):
                     entries.append(
                         CatalogEntry(
                             name=f"{base}-{failure}",

@@ -220,3 +220,46 @@ def test_decode_worker_sigterm_is_a_graceful_stop_and_says_what_was_in_flight(ru
     assert flight["requests"] > 0 and flight["completed"] + flight["failed"] == flight["requests"], flight
     assert "In Flight at Fault" in run.proc.stdout
     assert s["timings"]["infrastructure_recovery_s"] > 0 and s["stage1"]["status"] == "PASS", _explain(run)
+
+
+def test_a_surge_rollout_of_two_workers_keeps_one_routable_and_stops_each_old_one_gracefully(run_local):
+    name = "mocker-agg-tp-1-dp-2-decode_worker_rolling_upgrade"
+    run = run_local(name, extra=["--client", "aiperf"])
+    assert run.proc.returncode == 0, _explain(run)
+    s = run.summary(name)
+    rollout = s["rollout"]
+    assert rollout["strategy"] == "surge" and rollout["replicas"] == 2 and len(rollout["steps"]) == 2, rollout
+    for step in rollout["steps"]:
+        assert step["new_ready_s"] <= step["old_stopped_s"] < step["old_gone_s"], step
+    assert rollout["longest_unroutable_s"] == 0 and s["verdict"] == "PASS", _explain(run)
+    evidence = json.loads((run.run_dir / name / "faults.json").read_text())["evidence"]
+    assert [e["after"]["exit"]["exit_code"] for e in evidence] == [0, 0]  # SIGTERM, drained, exited by itself
+    assert "a replica routable throughout the rollout" in json.dumps(s["stage2"])
+    assert "Rollout" in run.proc.stdout
+
+
+def test_a_replace_rollout_of_one_worker_measures_its_window_without_a_worker(run_local):
+    name = "mocker-agg-tp-1-dp-1-decode_worker_rolling_upgrade"
+    run = run_local(name, extra=["--client", "aiperf", "--fault.rollout-strategy", "replace"])
+    s = run.summary(name)
+    rollout = s["rollout"]
+    (step,) = rollout["steps"]
+    assert step["old_stopped_s"] < step["new_ready_s"], step
+    # nothing serves from the stop until the new worker's first success, at least until it was ready
+    assert rollout["longest_unroutable_s"] >= step["new_ready_s"] - step["old_stopped_s"] > 0, rollout
+    assert s["stage1"]["status"] == "PASS", _explain(run)
+
+
+def test_a_scale_down_drains_the_removed_worker_and_restores_the_count(run_local):
+    name = "mocker-agg-tp-1-dp-2-decode_worker_scale_down"
+    run = run_local(name, extra=["--client", "legacy", "--streaming", "--output-tokens", "200",
+                                 "--fault.scaled-down-s", "3"])
+    s = run.summary(name)
+    assert s["fault"]["took_effect"] is True and s["stage1"]["status"] == "PASS", _explain(run)
+    flight = s["in_flight"]
+    assert flight["replicas"] == s["fault"]["targets"] and flight["requests"] > 0, flight
+    assert flight["completed"] == flight["requests"], flight  # a graceful removal drains what it had
+    (ev,) = json.loads((run.run_dir / name / "faults.json").read_text())["evidence"]
+    assert ev["injected"]["exit"]["exit_code"] == 0 and ev["replacement"] not in s["fault"]["targets"], ev
+    assert s["timings"]["infrastructure_recovery_s"] >= 3, s["timings"]  # back to full capacity after the hold
+    assert s["verdict"] == "PASS", _explain(run)

@@ -55,6 +55,7 @@ class Replica:
     ready_ns: int | None = None
     ready: bool = False
     deleted: bool = False
+    removed: bool = False  # scaled away or rolled out: never restarted nor replaced
     replaced_by: str | None = None
     replaces: str | None = None
     exits: list[dict] = field(default_factory=list)
@@ -201,6 +202,49 @@ class LocalDeployment:
         self.events.write("FaultInjected", r.name, pid=r.pid, signal=sig.name, action=action)
         r.note("FaultInjected", signal=sig.name, pid=r.pid)
         return {"target": r.name, "injected_ns": stamp, "signal": sig.name, "pid": r.pid, "action": action}
+
+    async def start_replicas(self, role: str, count: int, timeout_s: float) -> list[dict]:
+        """`count` new replicas of the role (a scale-up, or a rollout's new pod), each until Ready."""
+        index = max((r.index for r in self.replica_list), default=-1) + 1
+        new = [self._new_replica(role, index + i) for i in range(count)]
+        for replica in new:
+            await self._spawn(replica)
+            self.events.write("ScaledUp", replica.name, role=role)
+        return list(await asyncio.gather(*(self._await_ready(r, timeout_s) for r in new)))
+
+    async def stop_replicas(self, names: list[str], timeout_s: float) -> list[dict]:
+        """Remove replicas for good (a scale-down, or a rollout's old pod): SIGTERM, SIGKILL once the
+        grace period (fault.stop_grace_period_s) is over, and no restart nor replacement."""
+        stamps = []
+        for name in names:
+            r = self._running(name)
+            r.deleted = r.removed = True
+            stamps.append(self._send(r, signal.SIGTERM, "remove replica (graceful stop, not replaced)"))
+            self._track(asyncio.create_task(self._kill_after_grace(r, self.scenario.config.fault.stop_grace_period_s)))
+        return list(await asyncio.gather(*(self._await_gone(s, timeout_s) for s in stamps)))
+
+    async def _await_ready(self, replica: Replica, timeout_s: float) -> dict:
+        with contextlib.suppress(TimeoutError):
+            async with self._changed:
+                await asyncio.wait_for(self._changed.wait_for(
+                    lambda: replica.ready_ns is not None or bool(replica.exits)), timeout_s)
+        ready = replica.ready_ns is not None
+        detail = f"{replica.name} ready" if ready else f"{replica.name} not ready within {timeout_s:.0f} s"
+        return {"target": replica.name, "started_ns": replica.started_ns, "ready_ns": replica.ready_ns,
+                "pid": replica.pid, "took_effect": ready, "detail": detail}
+
+    async def _await_gone(self, stamp: dict, timeout_s: float) -> dict:
+        replica = self._by_name(stamp["target"])
+        with contextlib.suppress(TimeoutError):
+            async with self._changed:
+                await asyncio.wait_for(self._changed.wait_for(lambda: bool(replica.exits)), timeout_s)
+        exit_info = replica.exits[-1] if replica.exits else None
+        gone = exit_info is not None and not process_evidence(stamp["pid"]).get("alive", False)
+        how = (exit_info["signal"] or f"exit code {exit_info['exit_code']}") if exit_info else ""
+        detail = (f"{replica.name}: PID {stamp['pid']} exited ({how})"
+                  if gone else f"{replica.name}: PID {stamp['pid']} still running after {timeout_s:.0f} s")
+        return {**stamp, "exit": exit_info, "gone_ns": exit_info["gone_ns"] if exit_info else None,
+                "took_effect": gone, "detail": detail}
 
     async def await_replacement(self, kind: str, role: str, before: list[dict], timeout_s: float) -> list[dict]:
         return list(await asyncio.gather(*(self._await_one(kind, b, timeout_s) for b in before)))
@@ -350,7 +394,7 @@ class LocalDeployment:
         replica.note("Terminated", **exit_info)
         self.events.write("Terminated", replica.name, **exit_info)
         await self._notify()
-        if self._closing:
+        if self._closing or replica.removed:
             return
         await asyncio.sleep(self.local.restart_delay_s)  # the kubelet's / ReplicaSet's back-off
         if self._closing:
@@ -396,8 +440,8 @@ class LocalDeployment:
                 return  # workers: readiness matters only until first Ready (kubelet probes are slow anyway)
             await asyncio.sleep(HEALTH_POLL_S if not replica.ready else READINESS_PROBE_S)
 
-    async def _kill_after_grace(self, replica: Replica) -> None:
-        await asyncio.sleep(self.scenario.config.fault.pod_delete_grace_period_s)
+    async def _kill_after_grace(self, replica: Replica, grace_s: float | None = None) -> None:
+        await asyncio.sleep(self.scenario.config.fault.pod_delete_grace_period_s if grace_s is None else grace_s)
         if replica.proc and replica.proc.returncode is None:
             replica.proc.kill()
 
