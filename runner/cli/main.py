@@ -85,31 +85,55 @@ def make_model_cmd(directory: Path | None) -> None:
     click.echo(f"model directory ready: {target}")
 
 
-def build_run_config(config_file: Path | None, scenario_index: int | None, flags: dict) -> RunConfig:
-    """The config file's data with the flags' values over it, validated; one scenario with an index."""
-    data = load_config_file(config_file) if config_file else {}
-    config = RunConfig.model_validate(options.apply(data, flags))
+def load_scenario_file(path: Path) -> dict:
+    """A multi-step scenario from YAML (validated with the rest of the config, as one of `timelines`)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise UserError(f"scenario file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise UserError(f"scenario file {path}: expected a mapping with name, deployment and steps "
+                        "(see examples/scenarios/kill-recover-stall.yaml)")
+    return data
+
+
+def build_run_config(config_file: Path | None, scenario_index: int | None, flags: dict,
+                     scenario_files: tuple[Path, ...] = ()) -> RunConfig:
+    """The config file's data with the flags' values over it and the scenario files added to its timelines,
+    validated; one scenario with an index."""
+    data = options.apply(load_config_file(config_file) if config_file else {}, flags)
+    if scenario_files:
+        data["timelines"] = list(data.get("timelines") or []) + [load_scenario_file(p) for p in scenario_files]
+    config = RunConfig.model_validate(data)
     if scenario_index is None:
         return config
     from runner.scenarios.matrix import pick
 
-    return config.model_copy(update={"scenarios": [pick(config.scenarios, scenario_index)]})
+    # an Indexed Job spreads config.scenarios; scenario files run in a sequential Job (the chart says so)
+    return config.model_copy(update={"scenarios": [pick(config.scenarios, scenario_index)], "timelines": []})
 
 
 @main.command("run", context_settings=options.FLAG_CONTEXT)
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="YAML run configuration (the chart's ConfigMap uses the same format); flags override its values.")
 @options.config_options(options.ALIASES)
+@click.option("--scenario-file", "scenario_files", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A multi-step scenario (YAML: name, deployment, steps; see examples/scenarios/kill-recover-stall.yaml), run after "
+                   "the --scenario ones; repeatable.")
 @click.option("--scenario-index", type=click.IntRange(min=0),
               help="Run only scenario N (from 0) of the list: an Indexed Job's completion index.")
 @click.pass_context
-def run_cmd(ctx: click.Context, config_file: Path | None, scenario_index: int | None) -> None:
+def run_cmd(ctx: click.Context, config_file: Path | None, scenario_files: tuple[Path, ...],
+            scenario_index: int | None) -> None:
     """Deploy, load, inject, measure, judge and report one or more scenarios.
 
     Every setting of the config file is a flag named by its dotted path (`--load.clients 8`,
     `--fault.inject-after-s 5`); a flag overrides the --config file's value.
     """
-    config = build_run_config(config_file, scenario_index, options.given(ctx))
+    config = build_run_config(config_file, scenario_index, options.given(ctx), scenario_files)
     from runner.run.suite import run_suite
 
     sys.exit(run_suite(config))
@@ -118,7 +142,8 @@ def run_cmd(ctx: click.Context, config_file: Path | None, scenario_index: int | 
 def run_config(args: list[str]) -> RunConfig:
     """The RunConfig `ft-runner run ARGS` would run, without running anything."""
     with run_cmd.make_context("run", list(args)) as ctx:
-        return build_run_config(ctx.params["config_file"], ctx.params["scenario_index"], options.given(ctx))
+        return build_run_config(ctx.params["config_file"], ctx.params["scenario_index"], options.given(ctx),
+                                ctx.params["scenario_files"])
 
 
 @main.command("show-scenario", hidden=True)

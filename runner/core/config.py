@@ -18,6 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
+from runner.core.timeline import Timeline
+
 Platform = Literal["local", "kubernetes"]
 ClientKind = Literal["aiperf", "legacy"]
 AiperfMode = Literal["pooled", "per-client"]
@@ -241,6 +243,11 @@ class RunConfig(Strict):
     scenarios: list[str] = Field(
         default_factory=list,
         description="Scenario names (see `ft-runner scenarios`); none on the local platform: the default local suite.",
+    )
+    timelines: list[Timeline] = Field(
+        default_factory=list,
+        description="Multi-step scenarios, run after `scenarios`: a deployment and its steps (load start/stop, "
+        "faults on chosen replicas, waits) each; `ft-runner run --scenario-file F` adds one from a YAML file.",
     )
     platform: Platform = Field("local", description="Where Dynamo runs: processes on this machine, or a cluster.")
     output: Path = Field(Path("results"), description="Root of the result tree.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,8 +41,10 @@ class Progress:
     failed: int = 0
     first_success_ns: int | None = None
     first_success: asyncio.Event = field(default_factory=asyncio.Event)
+    outcomes: list[tuple[int, bool]] = field(default_factory=list)  # (start_ns, ok) of every record, by start
 
     def add(self, record: Record) -> None:
+        bisect.insort(self.outcomes, (record.start_ns, record.ok))
         if record.ok:
             self.ok += 1
             if self.first_success_ns is None or record.end_ns < self.first_success_ns:
@@ -49,6 +52,15 @@ class Progress:
             self.first_success.set()
         else:
             self.failed += 1
+
+    def successes_in_a_row(self, since_ns: int) -> int:
+        """The longest run of successes, in sending order, among the attempts sent since `since_ns`
+        (records arrive late: a wait on it is a live view, the analysis has the final word)."""
+        best = run = 0
+        for _, ok in self.outcomes[bisect.bisect_left(self.outcomes, (since_ns, False)):]:
+            run = run + 1 if ok else 0
+            best = max(best, run)
+        return best
 
 
 class Load(Protocol):

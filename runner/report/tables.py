@@ -42,6 +42,20 @@ PHASE_ORDER = ("overflow", "recovery")
 # --- per-scenario table ----------------------------------------------------------
 
 
+def _step_text(step) -> str:
+    parts = [f"{step.step} at +{step.started_s:.2f} s"]
+    if step.kind == "fault":
+        parts.append("took effect" if step.fault and step.fault.took_effect else "did NOT take effect")
+    elif step.kind == "wait":
+        parts.append(("met: " if step.met else "NOT met: ") + step.detail)
+    w = step.window
+    parts.append(f"{w.successes} ok / {w.failures} failed ended in it")
+    if step.service_recovery_s is not None:
+        parts.append(f"recovery {step.service_recovery_s:.2f} s")
+    parts += [f"{c.name.partition(': ')[2]} {c.status} ({c.detail})" for c in step.checks]
+    return "; ".join(parts)
+
+
 def scenario_table(summary: ScenarioSummary) -> str:
     client = summary.load.client if summary.load else "unknown client"
     title = f"FAULT TOLERANCE TEST SUMMARY - {client.upper()}"
@@ -112,6 +126,8 @@ def _request_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
         rows.append(("Stall Routing", summary.stall.detail))
     if summary.rollout is not None:
         rows.append(("Rollout", summary.rollout.detail))
+    if summary.from_file:
+        rows += [(f"Step {step.index}", _step_text(step)) for step in summary.steps]
     if total.error_classes:
         rows.append(("Error Classes", _tally(total.error_classes)))
     if total.errors:

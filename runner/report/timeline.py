@@ -52,6 +52,7 @@ class Series:
     infra_s: float | None = None
     phases: list[Span] = field(default_factory=list)
     served: dict[str, list[float]] = field(default_factory=dict)  # successes/s per serving replica (the join's)
+    steps: list[tuple[float, str, bool]] = field(default_factory=list)  # a scenario file's steps: (s, label, fault?)
 
     @property
     def empty(self) -> bool:
@@ -119,7 +120,14 @@ def series(records: Sequence[Record], summary: ScenarioSummary) -> Series:
     for name, window in summary.phases.items():
         if window.start_ns is not None and window.end_ns is not None:
             out.phases.append(Span((window.start_ns - t0) / 1e9, (window.end_ns - t0) / 1e9, name))
+    if summary.from_file:
+        out.steps = [_step_mark(step, t0) for step in summary.steps if step.kind != "load" or step.index > 1]
     return out
+
+
+def _step_mark(step, t0: int) -> tuple[float, str, bool]:
+    at = step.fault.injected_ns if step.fault and step.fault.injected_ns else step.started_ns
+    return (at - t0) / 1e9, f"{step.index} {step.step}", step.kind == "fault"
 
 
 def _lead_to_fault_edge(t0: int, fault_ns: int | None, bin_s: float) -> float:
@@ -169,6 +177,11 @@ def figure(s: Series, summary: ScenarioSummary) -> Figure:
     for phase in s.phases:
         top.text(phase.start_s, 0.98, f" {phase.label} phase", transform=top.get_xaxis_transform(), va="top",
                  fontsize=8, color="#37474f")
+    for at, label, is_fault in s.steps:
+        for ax in (top, bottom, *([replicas] if replicas is not None else [])):
+            ax.axvline(at, color=COLORS["fault"] if is_fault else "#546e7a", lw=0.9, ls="--", zorder=4)
+        top.text(at, 0.02, f" {label}", transform=top.get_xaxis_transform(), rotation=90, va="bottom",
+                 fontsize=7, color="#37474f")
     top.set_ylabel(f"requests/s ({s.bin_s:g} s bins)")
     bottom.set_ylabel("latency (ms)")
     (replicas if replicas is not None else bottom).set_xlabel("seconds since the first request")

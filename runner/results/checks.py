@@ -291,9 +291,12 @@ def judge(
     expected_limitation: str | None = None,
     stall: StallRouting | None = None,
     rollout: Rollout | None = None,
+    steps_happened: Sequence[CheckResult] = (),
+    step_checks: Sequence[CheckResult] = (),
 ) -> tuple[Stage, Stage, Verdict, list[str]]:
     """Both stages and the verdict. overflow_phases_present defaults to "the analysis has phases";
-    expected_limitation defaults to the failure's known limitation."""
+    expected_limitation defaults to the failure's known limitation; a timeline's steps add their own
+    stage-1 (`steps_happened`) and stage-2 (`step_checks`) results."""
     if overflow_phases_present is None:
         overflow_phases_present = bool(analysis.phases)
     stage1 = stage1_scenario(
@@ -309,6 +312,10 @@ def judge(
     )
     stage2 = stage2_results(entry, checks, targets=targets, analysis=analysis, restarts=restarts, stall=stall,
                             rollout=rollout)
+    if steps_happened:
+        stage1 = _stage([*stage1.checks, *steps_happened])
+    if step_checks:
+        stage2 = _stage([*stage2.checks, *step_checks])
     outcome, reasons = verdict(stage1, stage2, expected_limitation or known_limitation(entry))
     return stage1, stage2, outcome, reasons
 

@@ -207,6 +207,25 @@ class Rollout(Model):
     detail: str = ""
 
 
+class StepSummary(Model):
+    """One step of the scenario's timeline: when it ran, what it hit, and the attempts that ended in it."""
+
+    index: int = Field(description="1-based position in the timeline.")
+    step: str = Field(description="What the step did, e.g. `fault decode_worker -> replica 0`.")
+    kind: str = Field(description="load, fault or wait.")
+    started_at: str
+    started_ns: int = Field(description="When the step began (runner clock, epoch ns).")
+    started_s: float = Field(description="Seconds after the timeline's first step.")
+    duration_s: float | None = None
+    fault: FaultRecord | None = None
+    met: bool | None = Field(None, description="Waits: the condition came true within the step's timeout.")
+    window: WindowStats = Field(description="Attempts that ended from this step's start to the next step's.")
+    service_recovery_s: float | None = Field(
+        None, description="Fault steps: the fault -> the first of K consecutive successes after it.")
+    checks: list[CheckResult] = Field(default_factory=list, description="The step's own checks (`expect`).")
+    detail: str = ""
+
+
 class ReplicaTraffic(Model):
     replica: str = Field(description="The replica (pod) name, or the worker id when no log names it.")
     role: str = Field(description="decode or prefill: which of the request's workers it was.")
@@ -257,6 +276,10 @@ class ScenarioSummary(Model):
     probe: WindowStats | None = Field(None, description="The probe stream's attempts, counted apart from the load.")
     stall: StallRouting | None = None
     rollout: Rollout | None = Field(None, description="Rolling upgrades (schema 1.3).")
+    steps: list[StepSummary] = Field(default_factory=list, description="The timeline's steps (schema 1.3): a "
+                                     "catalog scenario's one-step form, or a scenario file's steps.")
+    from_file: bool = Field(False, description="A multi-step scenario of a scenario file (config.timelines), not a "
+                            "catalog entry (schema 1.3).")
     in_flight: InFlight | None = Field(None, description="Attempts in flight at the fault and how they ended "
                                        "(schema 1.2).")
     stage1: Stage = Stage(status="SKIPPED")

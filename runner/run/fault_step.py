@@ -9,23 +9,42 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from typing import Protocol
 
 from runner.faults.base import Fault
 from runner.faults.evidence import Evidence, assemble, with_restore
-from runner.platforms.base import Deployment
+from runner.platforms.base import Deployment, PlatformError
 from runner.results.evidence import select_targets
 from runner.results.summary import FaultRecord
-from runner.run.observed import Observed
 from runner.run.ui import ProgressUI
 from runner.scenarios.plan import Scenario
 
 log = logging.getLogger("runner")
 
 
-async def run_fault(scenario: Scenario, deployment: Deployment, ui: ProgressUI, observed: Observed) -> None:
-    fault, settings = scenario.entry.fault, scenario.config.fault
-    replicas = deployment.replicas(fault.role)
-    targets = replicas if fault.every_replica else select_targets(replicas, settings.targets, settings.seed)
+class FaultHolder(Protocol):
+    """Where a fault step keeps its record and evidence (a timeline step; Observed for the scenario's first)."""
+
+    fault: FaultRecord | None
+    evidence: list[Evidence]
+
+
+def choose_targets(fault: Fault, replicas: list[str], target: int | str, settings, step: int = 0) -> list[str]:
+    """A rollout hits every replica; else the replica at an index, all of them, or fault.targets at random
+    (seeded by fault.seed plus the fault step's number, so a catalog scenario's one fault keeps its seed)."""
+    if fault.every_replica or target == "all":
+        return list(replicas)
+    if isinstance(target, int):
+        if target >= len(replicas):
+            raise PlatformError(f"{fault.name}: no {fault.role} replica {target} ({len(replicas)} exist, from 0)")
+        return [replicas[target]]
+    return select_targets(replicas, settings.targets, settings.seed + step)
+
+
+async def run_fault(scenario: Scenario, deployment: Deployment, ui: ProgressUI, observed: FaultHolder,
+                    fault: Fault | None = None, target: int | str = "random", step: int = 0) -> None:
+    fault, settings = fault or scenario.entry.fault, scenario.config.fault
+    targets = choose_targets(fault, deployment.replicas(fault.role), target, settings, step)
     before = await deployment.snapshot(fault.role, targets, fault.processes)
     log.info("Injecting %s into %s; before: %s", fault.name, ", ".join(targets), json.dumps(before))
     stamps = await fault.inject(deployment, targets)
@@ -46,7 +65,7 @@ async def run_fault(scenario: Scenario, deployment: Deployment, ui: ProgressUI, 
         _conclude(observed.fault, observed.evidence, ui)
 
 
-async def _restore(fault: Fault, deployment: Deployment, observed: Observed, settings, at_once: bool) -> None:
+async def _restore(fault: Fault, deployment: Deployment, observed: FaultHolder, settings, at_once: bool) -> None:
     """Undo the fault; interrupted, at once (a stall is continued now rather than after its duration)."""
     restored = await asyncio.shield(fault.restore(deployment, observed.evidence, settings, at_once))
     if restored is not None:

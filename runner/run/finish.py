@@ -26,6 +26,7 @@ from runner.results.request_join import (
     stall_routing,
 )
 from runner.results.rollout import rollout_view
+from runner.results.steps import step_happened, step_summaries
 from runner.results.summary import CrossCheck, LoadInfo, Rollout, ScenarioSummary, StallRouting, Timings
 from runner.run.files import write_json
 from runner.run.observed import Observed
@@ -50,9 +51,12 @@ def finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: 
     _probe_timings(timings, observed.probe_records, fault_ns, k)
     stall = _stall_routing(observed, joined)
     rollout = _rollout(scenario, observed)
+    steps = step_summaries(observed.steps, _expects(scenario, observed), observed.records, k)
     stage1, stage2, verdict, reasons = judge(
         entry=entry, checks=cfg.checks, targets=cfg.fault.targets, analysis=result, fault=observed.fault,
         evidence=observed.evidence, restarts=observed.restarts, errors=observed.errors, stall=stall, rollout=rollout,
+        steps_happened=step_happened(steps) if scenario.from_file else (),
+        step_checks=[c for s in steps for c in s.checks],
     )
     load = scenario.load
     summary = ScenarioSummary(
@@ -69,7 +73,7 @@ def finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: 
     )
     if observed.probe_records:
         summary.probe = window(observed.probe_records)
-    summary.stall, summary.rollout = stall, rollout
+    summary.stall, summary.rollout, summary.steps, summary.from_file = stall, rollout, steps, scenario.from_file
     if fault_ns is not None and not observed.phases:
         summary.in_flight = in_flight(observed.records, fault_ns, _removed(observed))
     if joined is not None:
@@ -130,6 +134,10 @@ def _stall_routing(observed: Observed, joined: Join | None) -> StallRouting | No
         return None
     return stall_routing(joined, set(fault.targets), fault.injected_ns, max(continued),
                          observed.server.replica_of_worker)
+
+
+def _expects(scenario: Scenario, observed: Observed) -> list:
+    return [getattr(scenario.steps[s.index], "expect", None) for s in observed.steps]
 
 
 def _rollout(scenario: Scenario, observed: Observed) -> Rollout | None:

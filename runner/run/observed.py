@@ -14,6 +14,21 @@ log = logging.getLogger("runner")
 
 
 @dataclass
+class StepRecord:
+    """One step of the scenario's timeline as it ran: when, what it hit, whether its condition was met."""
+
+    index: int
+    kind: str  # load | fault | wait
+    text: str
+    started_ns: int
+    ended_ns: int | None = None
+    fault: FaultRecord | None = None
+    evidence: list[Evidence] = field(default_factory=list)
+    met: bool | None = None  # waits: the condition came true within the step's timeout
+    detail: str = ""
+
+
+@dataclass
 class Observed:
     """What one scenario run measured, before analysis."""
 
@@ -29,4 +44,5 @@ class Observed:
     server: TreeView | None = None  # the frontends' request log lines, read from the collected tree
     migration_metric: int | None = None
     errors: list[str] = field(default_factory=list)
+    steps: list[StepRecord] = field(default_factory=list)
 

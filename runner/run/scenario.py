@@ -19,10 +19,9 @@ from runner.load.base import Load
 from runner.platforms.base import Deployment, Platform, PlatformError
 from runner.faults.token_overflow import judge_overflow
 from runner.results.frontend_log import read_tree_logs
-from runner.results.observe import FRONTEND_MIGRATIONS, iso_from_ns, tree_counter_total
+from runner.results.observe import FRONTEND_MIGRATIONS, tree_counter_total
 from runner.results.records import MalformedExport, Record
 from runner.results.summary import FaultRecord, ScenarioSummary
-from runner.run.fault_step import run_fault
 from runner.run.files import write_json
 from runner.run.finish import finish
 from runner.run.loads import (
@@ -35,6 +34,7 @@ from runner.run.loads import (
     seconds_of_load_left,
 )
 from runner.run.observed import Observed
+from runner.run.timeline import TimelineRun
 from runner.run.ui import ProgressUI
 from runner.scenarios.plan import Scenario
 
@@ -124,21 +124,20 @@ async def _load_with_fault(scenario: Scenario, deployment: Deployment, load: Loa
     ui.phase(f"load: {spec.clients} {scenario.load.client} client(s) x {spec.requests_per_client} requests")
     log.info("Starting load: %s", json.dumps(spec.__dict__, default=str))
     probe, stop_probe = probe_stream(scenario, deployment, tree), asyncio.Event()
+    timeline = TimelineRun(scenario, deployment, load, ui, observed)
     async with ui.counting("load", load.progress, total):
-        task = asyncio.create_task(load.run())
         probing = asyncio.create_task(probe.run(stop_probe)) if probe else None
         prestarting = None
         try:
-            if scenario.entry.failure != "none":
-                await _inject_when_due(scenario, deployment, load, task, ui, observed)
-            if after is not None:
-                prestarting = asyncio.create_task(_prestart_when_due(load, task, after))
-            await task
+            await timeline.run()
+            if after is not None and timeline.load_task is not None:
+                prestarting = asyncio.create_task(_prestart_when_due(load, timeline.load_task, after))
+            await timeline.finish_load()
         finally:
-            for running in (task, prestarting):
-                if running is not None and not running.done():
-                    running.cancel()
-                    await asyncio.gather(running, return_exceptions=True)
+            await timeline.cancel()
+            if prestarting is not None and not prestarting.done():
+                prestarting.cancel()
+                await asyncio.gather(prestarting, return_exceptions=True)
             stop_probe.set()
             if probing is not None:
                 await asyncio.gather(probing, return_exceptions=True)
@@ -158,24 +157,6 @@ async def _prestart_when_due(load: Load, load_task: asyncio.Task, after: NextLoa
         await after.start()
     except (UserError, OSError) as exc:  # the next scenario then starts its own and reports the error there
         log.warning("could not start the next scenario's load generator ahead: %s", exc)
-
-
-async def _inject_when_due(scenario: Scenario, deployment: Deployment, load: Load, load_task: asyncio.Task,
-                           ui: ProgressUI,
-                           observed: Observed) -> None:
-    got = asyncio.create_task(load.progress.first_success.wait())
-    done, _ = await asyncio.wait({got, load_task}, return_when=asyncio.FIRST_COMPLETED)
-    if got not in done:
-        got.cancel()
-        raise PlatformError("the load ended without a single successful request; the fault was not injected")
-    first = load.progress.first_success_ns
-    due_ns = first + int(scenario.inject_after_s * 1e9)
-    log.info("First successful request at %s; fault due at %s", iso_from_ns(first), iso_from_ns(due_ns))
-    await asyncio.sleep(max(0.0, (due_ns - time.time_ns()) / 1e9))
-    if load_task.done():
-        raise PlatformError(f"the load finished before the fault was due ({scenario.inject_after_s:g} s after the "
-                            "first success); raise --requests-per-client or lower --inject-after")
-    await run_fault(scenario, deployment, ui, observed)
 
 
 async def _overflow_phases(scenario: Scenario, deployment: Deployment, tree: Path, ui: ProgressUI,

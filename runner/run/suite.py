@@ -24,7 +24,7 @@ from runner.run.files import write_json
 from runner.run.loads import NextLoad, Prestarts
 from runner.run.scenario import run_scenario
 from runner.run.ui import ProgressUI
-from runner.scenarios.plan import Scenario, Unsupported, plan
+from runner.scenarios.plan import Scenario, Unsupported, plan, plan_timeline
 
 log = logging.getLogger("runner")
 
@@ -48,14 +48,20 @@ def new_run_id() -> str:
 def resolve_scenarios(config: RunConfig) -> list[Scenario]:
     from runner.core.config import DEFAULT_LOCAL_SUITE
 
-    names = config.scenarios or (list(DEFAULT_LOCAL_SUITE) if config.platform == "local" else [])
-    if not names:
-        raise UserError("no scenario given; pass --scenario NAME (see `ft-runner scenarios --platform kubernetes`)")
+    default = list(DEFAULT_LOCAL_SUITE) if config.platform == "local" and not config.timelines else []
+    names = config.scenarios or default
+    if not names and not config.timelines:
+        raise UserError("no scenario given; pass --scenario NAME or --scenario-file F "
+                        "(see `ft-runner scenarios --platform kubernetes`)")
     try:
-        return [plan(name, config) for name in names]
+        planned = [plan(name, config) for name in names] + [plan_timeline(t, config) for t in config.timelines]
     except Unsupported as exc:
         raise UserError(f"{exc}; list what this platform runs with `ft-runner scenarios --platform "
                         f"{config.platform}`") from None
+    duplicate = next((s.name for i, s in enumerate(planned) if s.name in {p.name for p in planned[:i]}), None)
+    if duplicate:
+        raise UserError(f"two scenarios are named {duplicate!r}; give each scenario file its own `name`")
+    return planned
 
 
 def make_platform(config: RunConfig):

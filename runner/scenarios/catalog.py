@@ -52,17 +52,23 @@ class CatalogEntry:
     context_limit: int | None = None  # set for token-overflow scenarios
     platforms: tuple[str, ...] = field(default=("kubernetes",))
     migration: bool | None = None  # None: the configured migration limit; True/False: the -migration-on/off variant
+    group: str | None = None  # a scenario file's deployment (its name does not end with a failure)
 
     @property
     def deployment_name(self) -> str:
         """The scenario group: the name without the failure (the table's 'Test Group')."""
+        if self.group is not None:
+            return self.group
         if self.failure == "token_overflow":
             return self.name
         return self.name[: -(len(self.failure_label) + 1)]
 
     @property
     def failure_label(self) -> str:
-        """The failure as the name spells it, with the migration variant (a group table's row label)."""
+        """The failure as the name spells it, with the migration variant (a group table's row label); a
+        scenario file's own name."""
+        if self.group is not None:
+            return self.name
         if self.migration is None:
             return self.failure
         return f"{self.failure}-{MIGRATION_SUFFIX[self.migration]}"

@@ -41,6 +41,15 @@ def test_every_run_config_in_the_repo_validates():
         RunConfig.model_validate(yaml.safe_load(path.read_text()))
 
 
+def test_every_scenario_file_in_the_repo_validates():
+    from runner.core.timeline import Timeline
+
+    files = sorted((REPO / "examples" / "scenarios").glob("*.yaml"))
+    assert files, "examples/scenarios/ should hold scenario files"
+    for path in files:
+        assert Timeline.model_validate(yaml.safe_load(path.read_text())).faults()
+
+
 def undescribed_fields(model, prefix=""):
     """Dotted paths of every field, at any depth, that has no Field(description=...)."""
     missing = []
