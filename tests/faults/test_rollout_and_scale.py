@@ -96,3 +96,19 @@ def test_the_catalog_has_scale_downs_only_with_two_replicas_and_these_faults_onl
     rolled = [e for e in entries.values() if e.failure.endswith("_rolling_upgrade")]
     assert rolled and all(e.platforms == ("local",) and e.backend == "mocker" for e in rolled + scale)
     assert "issue 10" in rolled[0].unsupported_reason("kubernetes")
+
+
+def test_a_fault_step_targets_an_index_all_or_seeded_random_replicas():
+    from runner.platforms.base import PlatformError
+    from runner.run.fault_step import choose_targets
+
+    fault, replicas, settings = get("decode_worker"), ["w0", "w1", "w2"], FaultConfig(seed=3)
+    assert choose_targets(fault, replicas, 1, settings) == ["w1"]
+    assert choose_targets(fault, replicas, "all", settings) == replicas
+    first = choose_targets(fault, replicas, "random", settings)
+    assert first == choose_targets(fault, replicas, "random", settings) and len(first) == 1
+    assert choose_targets(get("decode_worker_rolling_upgrade"), replicas, 0, settings) == replicas
+    import pytest
+
+    with pytest.raises(PlatformError, match="no decode replica 3 \\(3 exist, from 0\\)"):
+        choose_targets(fault, replicas, 3, settings)
