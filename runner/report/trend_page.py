@@ -21,7 +21,7 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
 from runner.report.html import anchor  # noqa: E402
-from runner.results.trend import LEARNING, METRICS, REGRESSED, Judged, ScenarioTrend, Settings, describe  # noqa: E402
+from runner.results.trend import LEARNING, METRIC_BY_KEY, METRICS, REGRESSED, Judged, ScenarioTrend, Settings, describe  # noqa: E402
 
 PAGE_NAME = "trend.html"
 TABLE_RUNS = 30  # rows of each scenario's run table (the plots show every run)
@@ -151,7 +151,7 @@ def render(trends: Sequence[ScenarioTrend], pngs: dict[str, bytes], sources: Seq
         f'<tr><td class=l><a href="#{anchor(st.scenario)}">{_e(st.scenario)}</a></td><td>{len(st.points)}</td>'
         f'<td class=l><span class="v {_e(st.points[-1].verdict)}">{_e(st.points[-1].verdict)}</span></td>'
         f'<td class="l {REGRESSED if st.regressions else ""}">'
-        f'{_e("; ".join(f"{r.metric} since {r.onset_run}" for r in st.regressions) or "-")}</td></tr>'
+        f'{_e("; ".join(f"{METRIC_BY_KEY[r.metric].label} since {r.onset_run}" for r in st.regressions) or "-")}</td></tr>'
         for st in trends)
     summary = (f"<p><b>{len(regressions)} regression(s)</b> in {sum(bool(st.regressions) for st in trends)} of "
                f"{len(trends)} scenario(s)</p>")
@@ -176,6 +176,7 @@ def write_trend(out_dir: Path, trends: Sequence[ScenarioTrend], sources: Sequenc
     """trend.html and one trend-<scenario>.png per scenario into out_dir; returns the page's path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    trends = sorted(trends, key=lambda st: (not st.regressions, st.scenario))  # regressed scenarios first
     pngs = {}
     for st in trends:
         pngs[st.scenario] = png_bytes(figure(st))

@@ -27,7 +27,8 @@ def push_metrics(exports: ExportsConfig, run_id: str, body: bytes) -> str | None
         with urllib.request.urlopen(request, timeout=exports.pushgateway_timeout_s) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
-        return f"{exports.pushgateway_url} answered HTTP {exc.code}: {exc.read(300).decode(errors='replace').strip()}"
+        text = " ".join(exc.read(300).decode(errors="replace").split())
+        return f"{exports.pushgateway_url} answered HTTP {exc.code}: {text}"
     except (urllib.error.URLError, OSError) as exc:
         return f"{exports.pushgateway_url} unreachable: {getattr(exc, 'reason', exc)}"
     return None if 200 <= status < 300 else f"{exports.pushgateway_url} answered HTTP {status}"
