@@ -1,8 +1,9 @@
 """The history of many runs, for `ft-runner results trend`: only the scenarios' summary.json files are read.
 
-In S3 the runs under s3://B/P are listed a page (1000 run folders) at a time; each run not already
-in the cache is listed on its own (paginated) for its `<scenario>/summary.json` keys and whether its
-`manifest.json` is there, and only those summaries are fetched, in parallel. A run whose upload is
+In S3 the run folders under s3://B/P are listed a page (1000 runs) at a time. The runs not already
+in the cache are listed for their `<scenario>/summary.json` keys and whether their `manifest.json`
+is there: one by one when they are few (a new night), else in one paginated listing of the whole
+prefix (a first read). Only those summaries are fetched, in parallel. A run whose upload is
 complete (manifest present) never changes again: its points are kept in a local JSON cache, so the
 next night reads the new run alone. A local source is a run directory or a directory of runs.
 """
@@ -28,6 +29,7 @@ from runner.store.resultdir import SUMMARY, parse_summary, read_summary
 from runner.store.s3 import MANIFEST, join_key
 
 CACHE_VERSION = 1
+PER_RUN_LISTING = 20  # more runs to read than this: one listing of the whole prefix instead of one per run
 Progress = Callable[[str, int, int | None], None]  # (what, done, total or None)
 
 
@@ -163,6 +165,15 @@ def run_ids(remote: Remote, stats: Stats, progress: Progress = _quiet) -> list[s
     return [r for r in remote.call(walk) if r != TREND_DIR]
 
 
+def _add(keys: _RunKeys, rel: str, obj: dict) -> None:
+    """One object of a run (its key relative to the run folder) into what the trend needs of it."""
+    if rel == MANIFEST:
+        keys.complete, keys.manifest_etag = True, obj.get("ETag", "")
+    parts = rel.split("/")
+    if len(parts) == 2 and parts[1] == SUMMARY:
+        keys.summaries[parts[0]] = (obj["Key"], obj["LastModified"])
+
+
 def _run_keys(remote: Remote, run_id: str, stats: Stats) -> _RunKeys:
     base = join_key(remote.prefix, run_id) + "/"
 
@@ -170,15 +181,37 @@ def _run_keys(remote: Remote, run_id: str, stats: Stats) -> _RunKeys:
         keys = _RunKeys(run_id)
         for page in _pages(remote, base, None, stats):
             for obj in page.get("Contents", []):
-                rel = obj["Key"][len(base):]
-                if rel == MANIFEST:
-                    keys.complete, keys.manifest_etag = True, obj.get("ETag", "")
-                parts = rel.split("/")
-                if len(parts) == 2 and parts[1] == SUMMARY:
-                    keys.summaries[parts[0]] = (obj["Key"], obj["LastModified"])
+                _add(keys, obj["Key"][len(base):], obj)
         return keys
 
     return remote.call(walk)
+
+
+def _all_keys(remote: Remote, wanted: set[str], stats: Stats, progress: Progress) -> dict[str, _RunKeys]:
+    """The keys of many runs in one listing of the whole prefix (a page holds 1000 objects of any run)."""
+    base = remote.prefix + "/" if remote.prefix else ""
+
+    def walk() -> dict[str, _RunKeys]:
+        found: dict[str, _RunKeys] = {}
+        seen = 0
+        for page in _pages(remote, base, None, stats):
+            for obj in page.get("Contents", []):
+                run, _, rel = obj["Key"][len(base):].partition("/")
+                if run in wanted:
+                    _add(found.setdefault(run, _RunKeys(run)), rel, obj)
+            seen += len(page.get("Contents", []))
+            progress("listing objects", seen, None)
+        return found
+
+    return remote.call(walk)
+
+
+def keys_of(remote: Remote, wanted: set[str], stats: Stats, progress: Progress, pool) -> dict[str, _RunKeys]:
+    """A few runs are listed one by one (the nightly case); many at once, in one paginated listing."""
+    if len(wanted) > PER_RUN_LISTING:
+        found = _all_keys(remote, wanted, stats, progress)
+        return {r: found.get(r, _RunKeys(r)) for r in wanted}
+    return dict(zip(wanted, pool.map(lambda r: _run_keys(remote, r, stats), wanted)))
 
 
 def _fetch_point(remote: Remote, key: str, stats: Stats) -> Point | None:
@@ -194,10 +227,10 @@ def _fetch_point(remote: Remote, key: str, stats: Stats) -> Point | None:
     return point_of(parsed) if isinstance(parsed, ScenarioSummary) else None
 
 
-def _read_run(remote: Remote, run_id: str, cache: Cache, filters: Filters, stats: Stats) -> list[Point]:
+def _read_run(remote: Remote, run_id: str, keys: _RunKeys | None, cache: Cache, filters: Filters,
+              stats: Stats) -> list[Point]:
     cached = cache.runs.get(run_id)
     if cached is None:
-        keys = _run_keys(remote, run_id, stats)
         scenarios = {name: key for name, (key, _) in keys.summaries.items()}
         fresh = {name for name, (_, modified) in keys.summaries.items()
                  if filters.since is None or modified >= filters.since}
@@ -223,7 +256,9 @@ def remote_points(remote: Remote, filters: Filters, cache_dir: Path | None, stat
     stats.runs += len(ids)
     points: list[Point] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="s3-trend") as pool:
-        for done, found in enumerate(pool.map(lambda r: _read_run(remote, r, cache, filters, stats), ids), 1):
+        keys = keys_of(remote, {r for r in ids if r not in cache.runs}, stats, progress, pool)
+        read = pool.map(lambda r: _read_run(remote, r, keys.get(r), cache, filters, stats), ids)
+        for done, found in enumerate(read, 1):
             points += found
             if done % 50 == 0 or done == len(ids):
                 progress("reading summaries", done, len(ids))

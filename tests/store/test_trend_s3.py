@@ -129,8 +129,9 @@ def test_listing_is_paginated_past_1000_runs_and_fetches_only_summaries(store, b
                            progress=lambda what, done, total: seen.append((what, done, total)))
     assert len(points) == n and stats.runs == n and stats.summaries_fetched == n
     assert len(fetched) == n and all(k.endswith(f"/{NOISE}/summary.json") for k in fetched)  # nothing else is read
-    assert stats.list_calls == 2 + n  # two pages of run folders, one listing per run
-    assert ("listing runs", 1000, None) in seen and ("reading summaries", n, n) in seen
+    assert stats.list_calls == 2 + 5  # two pages of run folders, then 4 * 1030 objects in five pages
+    assert ("listing runs", 1000, None) in seen and ("listing objects", 4 * n, None) in seen
+    assert ("reading summaries", n, n) in seen
     fetched.clear()
     warm = Stats()
     assert len(remote_points(remote(), Filters(), tmp_path / "cache", warm)) == n
