@@ -215,3 +215,33 @@ def test_decode_worker_sigterm_is_a_graceful_stop_and_says_what_was_in_flight(ru
     assert flight["requests"] > 0 and flight["completed"] + flight["failed"] == flight["requests"], flight
     assert "In Flight at Fault" in run.proc.stdout
     assert s["timings"]["infrastructure_recovery_s"] > 0 and s["stage1"]["status"] == "PASS", _explain(run)
+
+
+def test_an_unwritable_store_with_best_effort_runs_anyway_and_the_exports_are_in_the_tree(run_local):
+    """--s3-best-effort: the store check fails (nothing listens on the port), the scenario still runs, the
+    upload is tried once at the end (exit 3); metrics.prom and fault_tolerance_report.json are in the tree."""
+    import socket
+    from importlib import resources
+
+    import jsonschema
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    name = "mocker-agg-tp-1-dp-1-none"
+    run = run_local(name, extra=["--client", "legacy", "--s3-bucket", "nowhere", "--s3-endpoint",
+                                 f"http://127.0.0.1:{port}", "--s3-region", "us-east-1", "--s3-best-effort"])
+    assert run.proc.returncode == 3, _explain(run)
+    out = " ".join((run.proc.stdout + run.proc.stderr).split())
+    assert "the result store is not writable" in out and "running anyway (--s3-best-effort)" in out
+    s = run.summary(name)
+    assert s["verdict"] == "PASS"
+    passed = [x for fam in text_string_to_metric_families((run.run_dir / "metrics.prom").read_text())
+              for x in fam.samples if x.name == "ft_runner_scenario_passed"]
+    assert [(x.labels["scenario"], x.value) for x in passed] == [(name, 1.0)]
+    report = json.loads((run.run_dir / name / "fault_tolerance_report.json").read_text())
+    schema = json.loads(resources.files("runner").joinpath("schemas/fault_tolerance_report.schema.json").read_text())
+    jsonschema.validate(report, schema)
+    assert report["rows"][0]["success_before"] == s["total"]["successes"] > 0
+    assert 'href="../_trend/trend.html"' in (run.run_dir / "report.html").read_text()
