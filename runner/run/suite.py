@@ -130,7 +130,7 @@ def _check_store(config: RunConfig, run_id: str, ui: ProgressUI) -> bool:
     from rich.markup import escape
 
     ui.phase(f"[yellow]the result store is not writable ({escape(problem)}); running anyway (--s3-best-effort): the tree "
-             f"stays in {config.output}, the upload is tried once at the end[/]")
+             f"stays in {config.output / run_id}, the upload is tried once at the end[/]")
     return False
 
 

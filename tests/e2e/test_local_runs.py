@@ -217,7 +217,8 @@ def test_decode_worker_sigterm_is_a_graceful_stop_and_says_what_was_in_flight(ru
     assert s["timings"]["infrastructure_recovery_s"] > 0 and s["stage1"]["status"] == "PASS", _explain(run)
 
 
-def test_an_unwritable_store_with_best_effort_runs_anyway_and_the_exports_are_in_the_tree(run_local):
+def test_an_unwritable_store_with_best_effort_runs_anyway_and_the_exports_are_in_the_tree(run_local, monkeypatch,
+                                                                                          tmp_path):
     """--s3-best-effort: the store check fails (nothing listens on the port), the scenario still runs, the
     upload is tried once at the end (exit 3); metrics.prom and fault_tolerance_report.json are in the tree."""
     import socket
@@ -229,12 +230,15 @@ def test_an_unwritable_store_with_best_effort_runs_anyway_and_the_exports_are_in
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    for var, value in (("AWS_ACCESS_KEY_ID", "e2e"), ("AWS_SECRET_ACCESS_KEY", "e2e-secret"),
+                       ("AWS_CONFIG_FILE", str(tmp_path / "none")), ("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))):
+        monkeypatch.setenv(var, value)  # the run inherits them: the refusal is the closed port, not the credentials
     name = "mocker-agg-tp-1-dp-1-none"
     run = run_local(name, extra=["--client", "legacy", "--s3-bucket", "nowhere", "--s3-endpoint",
                                  f"http://127.0.0.1:{port}", "--s3-region", "us-east-1", "--s3-best-effort"])
     assert run.proc.returncode == 3, _explain(run)
     out = " ".join((run.proc.stdout + run.proc.stderr).split())
-    assert "the result store is not writable" in out and "running anyway (--s3-best-effort)" in out
+    assert "the result store is not writable (store unreachable" in out and "running anyway (--s3-best-effort)" in out
     s = run.summary(name)
     assert s["verdict"] == "PASS"
     passed = [x for fam in text_string_to_metric_families((run.run_dir / "metrics.prom").read_text())
