@@ -273,7 +273,8 @@ def trend_cmd(sources, since, pattern, baseline_runs, min_baseline, k, output, f
     regressions = [r for st in trends for r in st.regressions]
     for r in regressions:
         click.echo("regression: " + describe(r))
-    click.echo(f"{len(regressions)} regression(s) in {len(trends)} scenario(s) over {stats.runs} run(s) "
+    judged = len({p.run_id for p in points})
+    click.echo(f"{len(regressions)} regression(s) in {len(trends)} scenario(s) over {judged} run(s) "
                f"({stats.runs_from_cache} from the cache, {stats.summaries_fetched} summaries fetched, "
                f"{stats.list_calls} list calls) in {time.monotonic() - started:.1f} s")
     click.echo(f"trend page: {page}")

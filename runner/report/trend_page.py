@@ -21,7 +21,16 @@ matplotlib.use("Agg")
 from matplotlib.figure import Figure  # noqa: E402
 
 from runner.report.html import anchor  # noqa: E402
-from runner.results.trend import LEARNING, METRIC_BY_KEY, METRICS, REGRESSED, Judged, ScenarioTrend, Settings, describe  # noqa: E402
+from runner.results.trend import (  # noqa: E402
+    LEARNING,
+    METRIC_BY_KEY,
+    METRICS,
+    REGRESSED,
+    Judged,
+    ScenarioTrend,
+    Settings,
+    describe,
+)
 
 PAGE_NAME = "trend.html"
 TABLE_RUNS = 30  # rows of each scenario's run table (the plots show every run)

@@ -81,7 +81,8 @@ def local_points(directory: Path, filters: Filters, stats: Stats) -> list[Point]
     directory = Path(directory)
     if not directory.is_dir():
         raise UserError(f"{directory} is not a directory: give a run directory, a directory of runs or s3://BUCKET/PREFIX")
-    paths = sorted(directory.glob(f"*/{SUMMARY}")) if (directory / SUMMARY).is_file() else sorted(directory.glob(f"*/*/{SUMMARY}"))
+    one_run = (directory / SUMMARY).is_file()
+    paths = sorted(directory.glob(f"*/{SUMMARY}" if one_run else f"*/*/{SUMMARY}"))
     points = []
     runs = set()
     for path in paths:
@@ -108,11 +109,13 @@ def default_cache_dir() -> Path:
 
 
 class Cache:
-    """{run_id: {"etag": manifest ETag, "scenarios": {name: summary key}, "points": {name: Point}}}, complete runs only."""
+    """{run_id: {"scenarios": {name: summary key}, "points": {name: Point}}}, of complete runs only (a run that
+    is gone from the store is simply not listed again)."""
 
     def __init__(self, directory: Path | None, remote: Remote) -> None:
         where = f"{remote.s3.endpoint or ''}|{remote.bucket}|{remote.prefix}"
-        self.path = None if directory is None else Path(directory) / (hashlib.sha256(where.encode()).hexdigest()[:24] + ".json")
+        name = hashlib.sha256(where.encode()).hexdigest()[:24] + ".json"
+        self.path = None if directory is None else Path(directory) / name
         self.runs: dict[str, dict] = {}
         if self.path and self.path.is_file():
             try:
@@ -138,7 +141,6 @@ class Cache:
 class _RunKeys:
     run_id: str
     complete: bool = False
-    manifest_etag: str = ""
     summaries: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # scenario -> (key, last modified)
 
 
@@ -168,7 +170,7 @@ def run_ids(remote: Remote, stats: Stats, progress: Progress = _quiet) -> list[s
 def _add(keys: _RunKeys, rel: str, obj: dict) -> None:
     """One object of a run (its key relative to the run folder) into what the trend needs of it."""
     if rel == MANIFEST:
-        keys.complete, keys.manifest_etag = True, obj.get("ETag", "")
+        keys.complete = True
     parts = rel.split("/")
     if len(parts) == 2 and parts[1] == SUMMARY:
         keys.summaries[parts[0]] = (obj["Key"], obj["LastModified"])
@@ -234,7 +236,7 @@ def _read_run(remote: Remote, run_id: str, keys: _RunKeys | None, cache: Cache, 
         scenarios = {name: key for name, (key, _) in keys.summaries.items()}
         fresh = {name for name, (_, modified) in keys.summaries.items()
                  if filters.since is None or modified >= filters.since}
-        entry = {"etag": keys.manifest_etag, "scenarios": scenarios, "points": {}}
+        entry = {"scenarios": scenarios, "points": {}}
     else:
         stats.count("runs_from_cache")
         entry, fresh = cached, set(cached["scenarios"])
