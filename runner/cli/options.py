@@ -70,6 +70,7 @@ ALIASES = {
     "s3.endpoint": ("--s3-endpoint",),
     "s3.region": ("--s3-region",),
     "s3.addressing_style": ("--s3-addressing-style",),
+    "s3.best_effort": ("--s3-best-effort/--no-s3-best-effort",),
 }  # --platform, --output and --run-id are the dotted flags of top-level settings
 
 

@@ -1,13 +1,14 @@
-"""`ft-runner results ...`: list, download, show, compare and upload saved result trees.
+"""`ft-runner results ...`: list, download, show, compare, trend and upload saved result trees.
 
 Exit codes: 0 done; 1 a download that is incomplete or failed verification, or
-`compare --fail-on-regression` that found one; 2 bad input (one line naming the
+`compare`/`trend --fail-on-regression` that found one; 2 bad input (one line naming the
 fix); 3 `upload` could not put the whole tree in the store.
 """
 
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -54,7 +55,7 @@ def _load(source: str):
 
 @click.group("results", context_settings=FLAG_CONTEXT)
 def results() -> None:
-    """Saved result trees: list runs in S3, download, re-print tables, compare two runs."""
+    """Saved result trees: list runs in S3, download, re-print tables, compare two runs, the trend of many."""
 
 
 @results.command("list")
@@ -181,3 +182,105 @@ def upload_cmd(run_dir, url) -> None:
     if not report.ok:
         sys.exit(exits.UPLOAD_INCOMPLETE)
     click.echo(f"uploaded to {uploader.url()}")
+
+
+def parse_since(text: str | None, now: datetime) -> datetime | None:
+    """`14d`, `36h`, `2w` before now, or an ISO date/time (UTC when it names no zone)."""
+    if not text:
+        return None
+    units = {"h": 3600, "d": 86400, "w": 7 * 86400}
+    number, unit = text[:-1], text[-1:].lower()
+    if unit in units and number.isdigit():
+        return now - timedelta(seconds=int(number) * units[unit])
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"--since {text!r} is neither an age (14d, 36h, 2w) nor an ISO date (2026-11-20)") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+class _Counter:
+    """Progress of a long read on stderr, through rich (silent when not asked)."""
+
+    def __init__(self, bar) -> None:
+        self.bar, self.tasks = bar, {}
+
+    def __call__(self, what: str, done: int, total: int | None) -> None:
+        if what not in self.tasks:
+            self.tasks[what] = self.bar.add_task(what, total=total)
+        self.bar.update(self.tasks[what], completed=done, total=total)
+
+
+@results.command("trend")
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--since", help="Only runs that started in this period (14d, 36h, 2w) or since this ISO date.")
+@click.option("--scenario", "pattern", help="Only scenarios whose name matches this pattern (fnmatch: '*-decode_worker').")
+@click.option("--baseline-runs", type=click.IntRange(min=1), default=7, show_default=True,
+              help="Each run is judged against the band of this many previous in-band runs.")
+@click.option("--min-baseline", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Runs needed in the baseline before a run is judged (earlier ones are 'learning').")
+@click.option("--k", "k", type=click.FloatRange(min=0.5), default=4.0, show_default=True,
+              help="Band half-width in MADs (scaled to a standard deviation) around the baseline's median.")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=Path("trend"), show_default=True,
+              help="Directory of trend.html and its PNGs.")
+@click.option("--fail-on-regression", is_flag=True, help="Exit 1 when a scenario is regressed at its latest run.")
+@click.option("--publish", is_flag=True, help="Also upload the page to s3://B/P/_trend/ (report.html links there).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Cache of the summaries of complete runs (default: ~/.cache/ft-runner/trend).")
+@click.option("--no-cache", is_flag=True, help="Read every summary again and keep no cache.")
+@click.option("--progress/--no-progress", default=True, help="Show progress on stderr.")
+@s3_options
+def trend_cmd(sources, since, pattern, baseline_runs, min_baseline, k, output, fail_on_regression, publish, cache_dir,
+              no_cache, progress) -> None:
+    """Per scenario across runs (s3://BUCKET/PREFIX or local directories): verdict, success rate, recoveries,
+    p99 latency and TTFT, each run judged against a rolling baseline; writes trend.html and PNGs."""
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from runner.report.trend_page import PAGE_NAME, png_name, write_trend
+    from runner.results.trend import Settings, describe, trend
+    from runner.store.history import Filters, default_cache_dir, publish as publish_page, read_points
+
+    started = time.monotonic()
+    now = datetime.now(UTC)
+    filters = Filters(since=parse_since(since, now), scenario=pattern)
+    if publish and not any(s.startswith("s3://") for s in sources):
+        raise UserError("--publish needs an s3://BUCKET/PREFIX source to upload the page to")
+    cache = None if no_cache else (cache_dir or default_cache_dir())
+    remotes: dict[str, object] = {}
+
+    def make_remote(url: str):
+        remotes[url] = remotes.get(url) or _remote(url)
+        return remotes[url]
+
+    if progress:
+        bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=Console(stderr=True),
+                       transient=True)
+        with bar:
+            points, stats = read_points(list(sources), make_remote, filters, cache, _Counter(bar))
+    else:
+        points, stats = read_points(list(sources), make_remote, filters, cache)
+    for reason in stats.skipped:
+        click.echo(f"skipped: {reason}", err=True)
+    if not points:
+        raise UserError(f"no scenario summary under {', '.join(sources)}" + (" matching the filters" if since or pattern else "")
+                        + ": give s3://BUCKET/PREFIX or a directory of runs")
+    settings = Settings(baseline_runs=baseline_runs, min_baseline=min_baseline, k=k)
+    trends = trend(points, settings)
+    page = write_trend(output, trends, list(sources), settings, now.isoformat(timespec="seconds"))
+    regressions = [r for st in trends for r in st.regressions]
+    for r in regressions:
+        click.echo("regression: " + describe(r))
+    judged = len({p.run_id for p in points})
+    click.echo(f"{len(regressions)} regression(s) in {len(trends)} scenario(s) over {judged} run(s) "
+               f"({stats.runs_from_cache} from the cache, {stats.summaries_fetched} summaries fetched, "
+               f"{stats.list_calls} list calls) in {time.monotonic() - started:.1f} s")
+    click.echo(f"trend page: {page}")
+    if publish:
+        url = next(s for s in sources if s.startswith("s3://"))
+        names = [PAGE_NAME] + [png_name(st.scenario) for st in trends]
+        click.echo(f"published to {publish_page(make_remote(url), output, names)}")
+    if fail_on_regression and regressions:
+        sys.exit(exits.FAIL)

@@ -237,6 +237,26 @@ class S3Config(Strict):
     addressing_style: AddressingStyle = Field(
         "auto", description="S3 addressing style: the bucket in the path, in the host name (virtual), or auto."
     )
+    best_effort: bool = Field(
+        False,
+        description="Before the first scenario the runner writes and removes a small object to check the bucket; "
+        "when that fails the run stops at once with one line naming the fix. true: run anyway, keep the tree "
+        "locally and try the upload once at the end (exit 3 if it is incomplete; `ft-runner results upload` "
+        "finishes it).",
+    )
+
+
+class ExportsConfig(Strict):
+    pushgateway_url: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="Push the run's metrics.prom to this Prometheus Pushgateway (http(s)://HOST:PORT) at the end "
+        "of the run, grouped by job and run_id (null: no push; the file is written into the tree either way).",
+    )
+    pushgateway_job: str = Field(
+        "ft-runner", pattern=r"^[A-Za-z0-9_.-]+$", description="The Pushgateway job the metrics are pushed under."
+    )
+    pushgateway_timeout_s: PositiveFloat = Field(10.0, description="Time limit of the push request.")
 
 
 class RunConfig(Strict):
@@ -272,6 +292,11 @@ class RunConfig(Strict):
         S3Config(),
         description="Where the result tree is uploaded; credentials come from the standard AWS chain (in the chart: "
         "s3Credentials), never from here.",
+    )
+    exports: ExportsConfig = Field(
+        ExportsConfig(),
+        description="Exports written into every run's tree: metrics.prom (OpenMetrics text, for a Prometheus textfile "
+        "collector or a Pushgateway) and each scenario's fault_tolerance_report.json (upstream's shape).",
     )
 
     @model_validator(mode="after")

@@ -78,22 +78,24 @@ def run_suite(config: RunConfig, ui: ProgressUI | None = None) -> int:
     """Run every scenario of the config; returns the process exit code."""
     ui = ui or ProgressUI()
     scenarios = resolve_scenarios(config)
-    platform = make_platform(config)
-    platform.preflight(scenarios)
     run_id = config.run_id or job_run_id() or new_run_id()
     run_dir = config.output / run_id
     if run_dir.exists() and any(run_dir.iterdir()):
         raise UserError(f"{run_dir} already holds a run; choose another --run-id or --output")
+    store_ok = _check_store(config, run_id, ui)
+    platform = make_platform(config)
+    platform.preflight(scenarios)
     run_dir.mkdir(parents=True, exist_ok=True)
     run = RunSummary(run_id=run_id, platform=config.platform, started_at=iso_from_ns(time.time_ns()))
     write_json(run_dir / "summary.json", run.model_dump())
     uploader = _make_uploader(config, run_id, run_dir)
+    scenario_uploads = uploader if store_ok else None  # an unwritable store is tried once, at the end
     ui.phase(f"run {run_id}: {len(scenarios)} scenario(s) on the {config.platform} platform -> {run_dir}")
     summaries: list[ScenarioSummary] = []
     records: dict[str, list[Record]] = {}  # read once per scenario, reused by every report
     interrupted = False
     try:
-        asyncio.run(_run_all(scenarios, platform, run_dir, run_id, ui, summaries, records, uploader))
+        asyncio.run(_run_all(scenarios, platform, run_dir, run_id, ui, summaries, records, scenario_uploads))
     except KeyboardInterrupt:
         interrupted = True
         ui.phase("interrupted: the deployment was torn down; what was measured is kept")
@@ -103,7 +105,8 @@ def run_suite(config: RunConfig, ui: ProgressUI | None = None) -> int:
     code = exits.INTERRUPTED if interrupted else (exits.PASS if passed else exits.FAIL)
     run.finished_at, run.exit_code = iso_from_ns(time.time_ns()), code
     write_json(run_dir / "summary.json", run.model_dump())
-    _write_run_reports(run_dir, run, summaries, records, ui)
+    _write_run_reports(run_dir, run, summaries, records, ui, trend_href(config))
+    _write_exports(config, run_dir, run, summaries, ui)
     if summaries:
         print(group_tables(summaries))
     ui.phase(f"results: {run_dir}  ({sum(s.verdict == 'PASS' for s in summaries)}/{len(summaries)} passed)")
@@ -118,6 +121,34 @@ def run_suite(config: RunConfig, ui: ProgressUI | None = None) -> int:
     return code
 
 
+def _check_store(config: RunConfig, run_id: str, ui: ProgressUI) -> bool:
+    """Fail fast: a bucket that cannot be written stops the run before the first scenario (unless best effort)."""
+    if not config.s3.bucket:
+        return True
+    from runner.store.s3 import check_writable
+
+    problem = check_writable(config.s3, run_id)
+    if problem is None:
+        return True
+    if not config.s3.best_effort:
+        raise UserError(f"the result store is not writable: {problem}; fix the --s3-* settings or the credentials, "
+                        "or pass --s3-best-effort to run anyway and upload later")
+    from rich.markup import escape
+
+    ui.phase(f"[yellow]the result store is not writable ({escape(problem)}); running anyway (--s3-best-effort): the tree "
+             f"stays in {config.output / run_id}, the upload is tried once at the end[/]")
+    return False
+
+
+def trend_href(config: RunConfig) -> str | None:
+    """report.html's link to the bucket's trend page: s3://B/P/_trend/trend.html, beside the run's folder."""
+    if not config.s3.bucket:
+        return None
+    from runner.results.trend import TREND_DIR
+
+    return f"../{TREND_DIR}/trend.html"
+
+
 def _make_uploader(config: RunConfig, run_id: str, run_dir: Path):
     if not config.s3.bucket:
         return None
@@ -127,17 +158,37 @@ def _make_uploader(config: RunConfig, run_id: str, run_dir: Path):
 
 
 def _write_run_reports(run_dir: Path, run: RunSummary, summaries: list[ScenarioSummary],
-                       records: dict[str, list[Record]], ui: ProgressUI) -> None:
+                       records: dict[str, list[Record]], ui: ProgressUI, trend: str | None = None) -> None:
     """junit.xml and report.html for the run; a report that cannot be written is said, not fatal."""
     from runner.report.junit import write_junit
     from runner.report.html import write_report
 
     for writer, args in ((write_junit, (run_dir, run, summaries)),
-                         (write_report, (run_dir, run, summaries, records))):
+                         (write_report, (run_dir, run, summaries, records, trend))):
         try:
             writer(*args)
         except (OSError, ValueError) as exc:
             ui.phase(f"[red]could not write {writer.__name__}: {exc}[/]")
+
+
+def _write_exports(config: RunConfig, run_dir: Path, run: RunSummary, summaries: list[ScenarioSummary],
+                   ui: ProgressUI) -> None:
+    """metrics.prom and each scenario's fault_tolerance_report.json; then the optional Pushgateway push."""
+    from runner.report.exports import write_exports
+
+    try:
+        metrics = write_exports(run_dir, run, summaries)
+    except (OSError, ValueError) as exc:
+        ui.phase(f"[red]could not write the exports: {exc}[/]")
+        return
+    if config.exports.pushgateway_url:
+        from rich.markup import escape
+
+        from runner.store.push import push_metrics
+
+        problem = push_metrics(config.exports, run.run_id, metrics.read_bytes())
+        ui.phase(f"[red]metrics not pushed: {escape(problem)}[/]" if problem else
+                 f"metrics pushed to {config.exports.pushgateway_url}")
 
 
 def _write_timeline(tree: Path, summary: ScenarioSummary, records: list[Record], ui: ProgressUI) -> None:

@@ -525,3 +525,25 @@ def final_exit_code(test_exit_code: int, upload: UploadReport | None) -> int:
     if upload is not None and not upload.ok:
         return exits.UPLOAD_INCOMPLETE
     return 0
+
+
+# --- fail fast ----------------------------------------------------------------------------------
+
+CHECK_RETRY = RetryPolicy(tries=2, first_backoff_s=0.5, botocore_attempts=2, connect_timeout_s=5.0, read_timeout_s=20.0)
+
+
+def check_writable(s3: S3Config, run_id: str, client=None, retry: RetryPolicy = CHECK_RETRY) -> str | None:
+    """Write and remove a small object under the run's prefix; None when that worked, else one line saying why.
+
+    A store that accepts the write but refuses the delete is writable (the object stays under the run)."""
+    key = join_key(s3.prefix, run_id, f".ft-runner-write-check-{time.time_ns()}")
+    try:
+        client = client or make_client(s3, retry)
+        with_retries(lambda: client.put_object(Bucket=s3.bucket, Key=key, Body=b"ok\n"), retry)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes the one line
+        return scrub(describe(exc, s3.bucket, s3.endpoint), _secrets_of(client) if client else [])
+    try:
+        with_retries(lambda: client.delete_object(Bucket=s3.bucket, Key=key), retry)
+    except Exception:  # noqa: BLE001 - see the docstring
+        pass
+    return None

@@ -263,3 +263,37 @@ def test_a_scale_down_drains_the_removed_worker_and_restores_the_count(run_local
     assert ev["injected"]["exit"]["exit_code"] == 0 and ev["replacement"] not in s["fault"]["targets"], ev
     assert s["timings"]["infrastructure_recovery_s"] >= 3, s["timings"]  # back to full capacity after the hold
     assert s["verdict"] == "PASS", _explain(run)
+
+
+def test_an_unwritable_store_with_best_effort_runs_anyway_and_the_exports_are_in_the_tree(run_local, monkeypatch,
+                                                                                          tmp_path):
+    """--s3-best-effort: the store check fails (nothing listens on the port), the scenario still runs, the
+    upload is tried once at the end (exit 3); metrics.prom and fault_tolerance_report.json are in the tree."""
+    import socket
+    from importlib import resources
+
+    import jsonschema
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for var, value in (("AWS_ACCESS_KEY_ID", "e2e"), ("AWS_SECRET_ACCESS_KEY", "e2e-secret"),
+                       ("AWS_CONFIG_FILE", str(tmp_path / "none")), ("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))):
+        monkeypatch.setenv(var, value)  # the run inherits them: the refusal is the closed port, not the credentials
+    name = "mocker-agg-tp-1-dp-1-none"
+    run = run_local(name, extra=["--client", "legacy", "--s3-bucket", "nowhere", "--s3-endpoint",
+                                 f"http://127.0.0.1:{port}", "--s3-region", "us-east-1", "--s3-best-effort"])
+    assert run.proc.returncode == 3, _explain(run)
+    out = " ".join((run.proc.stdout + run.proc.stderr).split())
+    assert "the result store is not writable (store unreachable" in out and "running anyway (--s3-best-effort)" in out
+    s = run.summary(name)
+    assert s["verdict"] == "PASS"
+    passed = [x for fam in text_string_to_metric_families((run.run_dir / "metrics.prom").read_text())
+              for x in fam.samples if x.name == "ft_runner_scenario_passed"]
+    assert [(x.labels["scenario"], x.value) for x in passed] == [(name, 1.0)]
+    report = json.loads((run.run_dir / name / "fault_tolerance_report.json").read_text())
+    schema = json.loads(resources.files("runner").joinpath("schemas/fault_tolerance_report.schema.json").read_text())
+    jsonschema.validate(report, schema)
+    assert report["rows"][0]["success_before"] == s["total"]["successes"] > 0
+    assert 'href="../_trend/trend.html"' in (run.run_dir / "report.html").read_text()

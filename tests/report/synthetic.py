@@ -275,6 +275,7 @@ def build_run(output: Path, run_id: str = "run-20261127-0520", specs: tuple[Spec
                      scenarios=[RunScenarioEntry(scenario=s.scenario, verdict=s.verdict, path=s.scenario) for s in summaries])
     (run_dir / "summary.json").write_text(run.model_dump_json(indent=2))
     if write_products:
+        from runner.report.exports import write_exports
         from runner.report.junit import write_junit
         from runner.report.html import write_report
         from runner.report.timeline import write_timeline_png
@@ -283,6 +284,7 @@ def build_run(output: Path, run_id: str = "run-20261127-0520", specs: tuple[Spec
             write_timeline_png(run_dir / s.scenario, s, records[s.scenario])
         write_report(run_dir, run, summaries, records)
         write_junit(run_dir, run, summaries)
+        write_exports(run_dir, run, summaries)
     return run_dir, run, summaries, records
 
 

@@ -68,7 +68,8 @@ def test_upload_layout_metadata_and_manifest(store, bucket, run):
     first = scenario_reports[0]
     assert first.uploaded and all(k.startswith(f"ci/nightly/{summary.run_id}/{DEFAULT_SPECS[0].name}/") for k in first.uploaded)
     # The final pass sends what the scenario passes did not (run-level files, the manifest) and skips the rest.
-    assert {k.rsplit("/", 1)[-1] for k in final.uploaded} == {"summary.json", "report.html", "junit.xml", MANIFEST}
+    assert {k.rsplit("/", 1)[-1] for k in final.uploaded} == {"summary.json", "report.html", "junit.xml", "metrics.prom",
+                                                               MANIFEST}
     expected = {f"ci/nightly/{summary.run_id}/{rel}" for rel in local} | {f"ci/nightly/{summary.run_id}/{MANIFEST}"}
     assert all_keys(store, bucket) == expected
 
