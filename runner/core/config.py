@@ -57,6 +57,39 @@ class LoadConfig(Strict):
     )
 
 
+class OverloadConfig(Strict):
+    """The overload fault: a rate ramp on top of the load until the frontend sheds, a hold, then back."""
+
+    busy_threshold: float = Field(
+        0.5, gt=0, le=1, description="Frontend --active-decode-blocks-threshold (KV usage share above which a "
+        "worker is busy and the frontend answers 529), set for overload scenarios only.")
+    kv_blocks: PositiveInt = Field(
+        128, description="Local platform: mocker --num-gpu-blocks-override in overload scenarios (a small KV cache "
+        "fills at a rate two cores can send).")
+    block_size: PositiveInt = Field(16, description="Local platform: mocker --block-size in overload scenarios.")
+    start_rate_per_s: PositiveFloat = Field(2.0, description="Request rate of the ramp's first step.")
+    growth: float = Field(2.0, gt=1, description="Each ramp step's rate is the previous one's times this.")
+    step_s: PositiveFloat = Field(3.0, description="Length of one ramp step.")
+    max_rate_per_s: PositiveFloat = Field(
+        64.0, description="The ramp stops here; no shedding up to this rate makes the scenario ERROR.")
+    hold_s: PositiveFloat = Field(5.0, description="How long the rate that first shed load is held.")
+    output_tokens: PositiveInt = Field(200, description="max_tokens of the ramp's streaming requests.")
+    max_requests: PositiveInt = Field(3000, description="Bound on the requests the whole ramp sends.")
+    request_timeout_s: PositiveFloat = Field(30.0, description="Total time limit of one ramp request.")
+    recovery_s: PositiveFloat = Field(
+        2.0, description="Grace after the ramp ends: the load's attempts starting later must all succeed.")
+
+
+class CancelStormConfig(Strict):
+    """The cancel storm: many streaming requests opened, then cancelled mid-stream at once."""
+
+    streams: PositiveInt = Field(32, description="Streaming requests opened and cancelled together.")
+    cancel_after_chunks: PositiveInt = Field(3, description="SSE chunks each stream reads before it is cancelled.")
+    output_tokens: PositiveInt = Field(500, description="max_tokens of the storm's requests (long: cut mid-stream).")
+    drain_timeout_s: PositiveFloat = Field(30.0, description="How long the frontend's in-flight count may take to "
+                                           "reach 0 after the cancel.")
+
+
 class FaultConfig(Strict):
     inject_after_s: float | None = Field(
         None,
@@ -70,6 +103,16 @@ class FaultConfig(Strict):
     stall_s: PositiveFloat = Field(
         30.0, description="Stall faults (*_stall): how long the process stays stopped (SIGSTOP) before SIGCONT.")
     verify_timeout_s: PositiveFloat = Field(120.0, description="How long to wait for a fault's evidence.")
+    partition_s: PositiveFloat = Field(
+        30.0, description="Partition faults (*_partition): how long the network between the frontend and the "
+        "worker stays cut before it is healed.")
+    reset_s: float = Field(
+        5.0, ge=0, description="Connection-reset faults (*_conn_reset): how long new connections to the worker are "
+        "answered with a TCP reset; 0: only the established connections are reset, once.")
+    probe_timeout_s: PositiveFloat = Field(
+        1.0, description="Partition and reset faults: connect timeout of the probe that proves the cut.")
+    overload: OverloadConfig = Field(OverloadConfig(), description="The overload fault's ramp.")
+    cancel_storm: CancelStormConfig = Field(CancelStormConfig(), description="The cancel storm fault.")
     overflow_multiplier: PositiveFloat = Field(
         2.0, description="Token overflow: prompt length as a multiple of the context limit."
     )

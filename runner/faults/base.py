@@ -30,6 +30,30 @@ class Replicas(Protocol):
     async def process_states(self, names: list[str], processes: tuple[str, ...] | None) -> list[dict]:
         """Each target's process now: target, pid, start_time, state (the /proc state letter)."""
 
+    async def cut(self, names: list[str], action: str) -> list[dict]:
+        """Cut the network between the frontend and each replica (action "partition": drop both ways;
+        "reset": answer with TCP resets), established connections included; per target: injected_ns,
+        mechanism, ports, connections_cut."""
+
+    async def heal(self, names: list[str]) -> list[dict]:
+        """Remove what cut() set; per target: healed_ns, removed, detail."""
+
+    async def probe(self, names: list[str], timeout_s: float) -> list[dict]:
+        """A fresh TCP connection to each of the replica's listening ports; per target: ports, outcomes
+        (port -> connected | timeout | refused | reset | error text)."""
+
+    async def overload(self, names: list[str]) -> list[dict]:
+        """Ramp the request rate at the frontend(s) until it sheds load, hold, drop back; per target: the
+        ramp's steps (rate, sent, by outcome class), injected_ns, ended_ns."""
+
+    async def cancel_storm(self, names: list[str]) -> list[dict]:
+        """Open many streaming requests and cancel them all mid-stream at once; per target: opened,
+        cancelled, inflight_before, injected_ns."""
+
+    async def drained(self, names: list[str], timeout_s: float) -> list[dict]:
+        """Until each frontend's in-flight count is 0 (or the timeout); then one fresh request; per target:
+        inflight, drained_ns, fresh (the fresh request's outcome)."""
+
 
 @dataclass(frozen=True)
 class Fault:
@@ -45,6 +69,7 @@ class Fault:
     migration_variants: bool = True  # -migration-on / -migration-off variants exist
     known_limitation: str | None = None  # a documented, expected stage-2 shortfall
     processes: tuple[str, ...] | None = None  # process titles to hit; None: the replica's main process
+    kubernetes: bool = True  # the Kubernetes platform can run it
 
     def applies_to(self, backend: str, mode: str) -> bool:
         if not self.per_deployment or (self.backends is not None and backend not in self.backends):
@@ -56,6 +81,11 @@ class Fault:
 
     async def verify(self, replicas: Replicas, before: list[dict], timeout_s: float) -> list[dict]:
         raise NotImplementedError(f"{self.name} has nothing to verify")
+
+    async def check(self, replicas: Replicas, before: list[dict], stamps: list[dict], settings) -> list[dict]:
+        """What the fault step calls to verify: verify() by default; faults that need what inject() returned
+        or their settings (a network cut's probe) override this instead."""
+        return await self.verify(replicas, before, settings.verify_timeout_s)
 
     async def restore(self, replicas: Replicas, evidence: list, settings, at_once: bool = False) -> list[dict] | None:
         """Undo the fault, given each target's Evidence and the fault settings (`at_once`: now, not when the

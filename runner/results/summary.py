@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.2"
+SCHEMA_VERSION = "1.3"
 
 Verdict = Literal["PASS", "FAIL", "ERROR", "EXPECTED-LIMITATION"]
 StageStatus = Literal["PASS", "FAIL", "ERROR", "SKIPPED"]
@@ -178,6 +178,40 @@ class StallRouting(Model):
     detail: str = ""
 
 
+class OverloadStep(Model):
+    rate_per_s: float = Field(description="Requests per second sent in this step.")
+    sent: int = 0
+    ok: int = 0
+    held: bool = Field(False, description="The hold at the rate that first shed load.")
+    classes: dict[str, int] = Field(default_factory=dict, description="Failed ramp requests by error class.")
+
+
+class OverloadResult(Model):
+    """Overload (schema 1.3): the ramp at the frontend, what it shed, what else failed, and the recovery."""
+
+    steps: list[OverloadStep] = Field(default_factory=list)
+    first_shed_rate_per_s: float | None = Field(None, description="The ramp rate at which load was first shed.")
+    shed: int = Field(0, description="Ramp and load attempts answered 529 (busy) or 503: shedding.")
+    hard_failures: int = Field(0, description="Ramp and load attempts that timed out or lost the connection.")
+    other_failures: int = Field(0, description="Every other failed attempt of the ramp and the load.")
+    ramp_start_ns: int | None = None
+    ramp_end_ns: int | None = None
+    after_ramp: WindowStats = Field(WindowStats(), description="The load's attempts that started after the ramp "
+                                    "ended plus the recovery grace.")
+    detail: str = ""
+
+
+class CancelStormResult(Model):
+    """Cancel storm (schema 1.3): how many streams were cut mid-stream, and how the frontend drained."""
+
+    cancelled: int = 0
+    mid_stream: int = 0
+    inflight_before: float | None = None
+    drained_after_s: float | None = Field(None, description="Cancel -> the frontend's in-flight gauge read 0.")
+    fresh_request_ok: bool = False
+    detail: str = ""
+
+
 class ReplicaTraffic(Model):
     replica: str = Field(description="The replica (pod) name, or the worker id when no log names it.")
     role: str = Field(description="decode or prefill: which of the request's workers it was.")
@@ -227,6 +261,10 @@ class ScenarioSummary(Model):
                                            "and after the fault (from the frontend's worker ids).")
     probe: WindowStats | None = Field(None, description="The probe stream's attempts, counted apart from the load.")
     stall: StallRouting | None = None
+    partition: StallRouting | None = Field(None, description="Partition and reset faults: routing to the cut "
+                                           "replica from the cut to the heal (schema 1.3).")
+    overload: OverloadResult | None = None
+    cancel_storm: CancelStormResult | None = None
     in_flight: InFlight | None = Field(None, description="Attempts in flight at the fault and how they ended "
                                        "(schema 1.2).")
     stage1: Stage = Stage(status="SKIPPED")

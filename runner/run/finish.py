@@ -12,6 +12,7 @@ from pathlib import Path
 from runner.faults.evidence import EVIDENCE_VERSION
 from runner.results.analysis import analyze, analyze_phases, in_flight, probe_recovery, window
 from runner.results.checks import judge
+from runner.results.load_faults import cancel_storm_result, overload_result
 from runner.results.observe import iso_from_ns
 from runner.results.records import Record
 from runner.results.request_join import (
@@ -48,9 +49,14 @@ def finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: 
     timings.infrastructure_recovery_s, timings.infrastructure_recovery_reason = _infra_recovery(observed)
     _probe_timings(timings, observed.probe_records, fault_ns, k)
     stall = _stall_routing(observed, joined)
+    partition = _partition_routing(observed, joined)
+    overload = (overload_result(observed.evidence, observed.records, cfg.fault.overload.recovery_s)
+                if entry.fault_kind == "overload" and observed.evidence else None)
+    storm = cancel_storm_result(observed.evidence) if entry.fault_kind == "cancel_storm" and observed.evidence else None
     stage1, stage2, verdict, reasons = judge(
         entry=entry, checks=cfg.checks, targets=cfg.fault.targets, analysis=result, fault=observed.fault,
         evidence=observed.evidence, restarts=observed.restarts, errors=observed.errors, stall=stall,
+        partition=partition, overload=overload, cancel_storm=storm,
     )
     load = scenario.load
     summary = ScenarioSummary(
@@ -68,6 +74,7 @@ def finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: 
     if observed.probe_records:
         summary.probe = window(observed.probe_records)
     summary.stall = stall
+    summary.partition, summary.overload, summary.cancel_storm = partition, overload, storm
     if fault_ns is not None and not observed.phases:
         summary.in_flight = in_flight(observed.records, fault_ns)
     if joined is not None:
@@ -130,6 +137,18 @@ def _stall_routing(observed: Observed, joined: Join | None) -> StallRouting | No
                          observed.server.replica_of_worker)
 
 
+def _partition_routing(observed: Observed, joined: Join | None) -> StallRouting | None:
+    """Partition and reset faults: routing to the cut replica from the cut to the heal."""
+    fault = observed.fault
+    if fault is None or fault.kind not in ("partition", "reset") or joined is None or fault.injected_ns is None:
+        return None
+    healed = [e.restored.get("healed_ns") for e in observed.evidence if e.restored]
+    if not healed or None in healed:
+        return None
+    return stall_routing(joined, set(fault.targets), fault.injected_ns, max(healed),
+                         observed.server.replica_of_worker)
+
+
 def _cross_check(observed: Observed, joined: Join | None) -> CrossCheck:
     cross = CrossCheck(client_requests=len(observed.records), frontend_requests=observed.frontend_requests)
     if observed.frontend_requests is not None:
@@ -149,7 +168,7 @@ def _cross_check(observed: Observed, joined: Join | None) -> CrossCheck:
 
 
 def _infra_recovery(observed: Observed) -> tuple[float | None, str | None]:
-    if observed.fault is None or observed.fault.kind in ("none", "client"):
+    if observed.fault is None or observed.fault.kind in ("none", "client", "overload", "cancel_storm"):
         return None, "no replica was faulted"
     if not observed.evidence:
         return None, "no fault evidence was recorded"

@@ -130,13 +130,13 @@ def _deployment_name(backend: str, mode: str, tp: int, dp: int, moe: bool = Fals
 
 
 def _failures_for(backend: str, mode: str) -> list[str]:
-    return [f.name for f in faults.registry().values() if f.applies_to(backend, mode)]
+    return [f.name for f in faults.registry().values() if f.applies_to(backend, mode) and _platforms(backend, f.name)]
 
 
 def _platforms(backend: str, failure: str) -> tuple[str, ...]:
-    if backend == "mocker" and faults.get(failure).local:
-        return ("local", "kubernetes")
-    return ("kubernetes",)
+    fault = faults.get(failure)
+    local = ("local",) if backend == "mocker" and fault.local else ()
+    return local + (("kubernetes",) if fault.kubernetes else ())
 
 
 def _generate() -> list[CatalogEntry]:

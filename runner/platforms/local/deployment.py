@@ -31,11 +31,14 @@ from runner.results.observe import EventLog, frontend_requests_total
 from runner.scenarios.plan import Scenario
 from runner.platforms.base import PlatformError
 from runner.platforms.local.env import check_dynamo, resolve_model_dir
+from runner.platforms.local.netcut import NetCut, remove_stale_chains, require_root_tools
+from runner.platforms.local.network_faults import NetworkFaults
 from runner.platforms.local.procs import free_port, now_ns, port_is_free, process_evidence
 from runner.core.procs import die_with_parent
 from runner.platforms.local.service import ServiceProxy
 
 SERVICE_DIR = {"frontend": "Frontend", "decode": "decode", "prefill": "prefill"}
+NETWORK_KINDS = ("partition", "reset")
 HEALTH_POLL_S = 0.1
 READINESS_PROBE_S = 0.5
 
@@ -82,10 +85,14 @@ class LocalPlatform:
             raise UserError(
                 f"port {local.frontend_port} is busy; choose another with local.frontend_port, or 0 for a free one"
             )
+        if any(s.entry.fault_kind in NETWORK_KINDS for s in scenarios):
+            require_root_tools()
 
     async def deploy(self, scenario: Scenario, tree: Path) -> LocalDeployment:
         if self._python is None or self._model_dir is None:
             self.preflight([scenario])
+        if scenario.entry.fault_kind in NETWORK_KINDS:
+            await remove_stale_chains()
         deployment = LocalDeployment(scenario, tree, self._python, self._model_dir, self._service_port)
         await deployment.start()
         return deployment
@@ -98,7 +105,7 @@ class LocalPlatform:
         return [service_url(self._service_port)], str(self._model_dir)
 
 
-class LocalDeployment:
+class LocalDeployment(NetworkFaults):
     def __init__(self, scenario: Scenario, tree: Path, python: Path, model_dir: Path, service_port: int):
         self.scenario = scenario
         self.tree = tree
@@ -115,6 +122,7 @@ class LocalDeployment:
         self._frontend_counts: dict[tuple[str, int], float] = {}
         self._session: aiohttp.ClientSession | None = None
         self.service = ServiceProxy(self._ready_frontend_ports, port=service_port)
+        self.netcut = NetCut()
 
     # --- protocol ---------------------------------------------------------
 
@@ -242,6 +250,7 @@ class LocalDeployment:
 
     async def teardown(self, timeout_s: float) -> None:
         self._closing = True
+        await self.netcut.heal_all()
         await self.stop_observing()
         live = [r for r in self.replica_list if r.proc and r.proc.returncode is None]
         for r in live:
@@ -281,14 +290,24 @@ class LocalDeployment:
         py = str(self.python)
         if replica.role == "frontend":
             return [py, "-m", "dynamo.frontend", "--http-host", "127.0.0.1", "--http-port", str(replica.port),
-                    "--migration-limit", str(self.scenario.migration_limit)]
+                    "--migration-limit", str(self.scenario.migration_limit), *self._overload_args("frontend")]
         cmd = [py, "-m", "dynamo.mocker", "--model-path", str(self.model_dir), "--model-name", self.scenario.model,
-               "--speedup-ratio", str(self.local.speedup_ratio)]
+               "--speedup-ratio", str(self.local.speedup_ratio), *self._overload_args("worker")]
         if self.scenario.max_model_len:
             cmd += ["--max-model-len", str(self.scenario.max_model_len)]
         if self.scenario.entry.mode == "disagg":
             cmd += ["--disaggregation-mode", replica.role]
         return cmd
+
+    def _overload_args(self, part: str) -> list[str]:
+        """An overload scenario's frontend sheds load above its busy threshold; its workers get a KV cache
+        small enough to fill at the rates two cores can send."""
+        if self.scenario.entry.fault_kind != "overload":
+            return []
+        cfg = self.scenario.config.fault.overload
+        if part == "frontend":
+            return ["--active-decode-blocks-threshold", str(cfg.busy_threshold)]
+        return ["--num-gpu-blocks-override", str(cfg.kv_blocks), "--block-size", str(cfg.block_size)]
 
     def _env(self, replica: Replica) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DYN_")}
