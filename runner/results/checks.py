@@ -23,6 +23,7 @@ from runner.results.summary import (
     CheckResult,
     FaultRecord,
     OverloadResult,
+    PartitionResult,
     Stage,
     StageStatus,
     StallRouting,
@@ -177,7 +178,7 @@ def _overflow_happened(
 
 def stage2_results(
     entry: CatalogEntry, checks: ChecksConfig, *, targets: int, analysis: AnalysisView, restarts: int = 0,
-    stall: StallRouting | None = None, partition: StallRouting | None = None,
+    stall: StallRouting | None = None, partition: PartitionResult | None = None,
     overload: OverloadResult | None = None, cancel_storm: CancelStormResult | None = None,
 ) -> Stage:
     """Do the results meet the bar of the scenario's topology?
@@ -209,7 +210,7 @@ def stage2_results(
     return _stage(results)
 
 
-def _routed_around(stall: StallRouting, what: str) -> CheckResult:
+def _routed_around(stall: StallRouting | PartitionResult, what: str) -> CheckResult:
     """With another replica to take the load, a stopped (or cut) one that keeps getting requests is a failure."""
     return CheckResult(name=f"{what} replica routed around", status="PASS" if stall.routed_around else "FAIL",
                        detail=stall.detail)
@@ -296,7 +297,7 @@ def judge(
     overflow_phases_present: bool | None = None,
     expected_limitation: str | None = None,
     stall: StallRouting | None = None,
-    partition: StallRouting | None = None,
+    partition: PartitionResult | None = None,
     overload: OverloadResult | None = None,
     cancel_storm: CancelStormResult | None = None,
 ) -> tuple[Stage, Stage, Verdict, list[str]]:

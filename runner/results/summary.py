@@ -178,6 +178,22 @@ class StallRouting(Model):
     detail: str = ""
 
 
+class PartitionResult(Model):
+    """Partition and reset faults (schema 1.3): what the frontend did while the worker was cut off, and after."""
+
+    requests_during: int = Field(0, description="Load attempts that ended between the cut and the heal.")
+    failures_during: int = Field(0, description="... of those, failed.")
+    routed_to_cut: int = Field(0, description="Attempts sent during the cut that the frontend routed to the worker.")
+    completed: int = Field(0, description="... of those, ended in success (migrated, or served after the heal).")
+    last_routed_after_s: float | None = Field(
+        None, description="Cut -> the last attempt routed to the cut worker: the time the frontend took to detect it.")
+    routed_around: bool = Field(description="No attempt was routed to it in the cut's last quiet period.")
+    back_after_heal_s: float | None = Field(
+        None, description="Heal -> the first successful attempt served by the healed worker.")
+    first_success_after_heal_s: float | None = None
+    detail: str = ""
+
+
 class OverloadStep(Model):
     rate_per_s: float = Field(description="Requests per second sent in this step.")
     sent: int = 0
@@ -261,8 +277,7 @@ class ScenarioSummary(Model):
                                            "and after the fault (from the frontend's worker ids).")
     probe: WindowStats | None = Field(None, description="The probe stream's attempts, counted apart from the load.")
     stall: StallRouting | None = None
-    partition: StallRouting | None = Field(None, description="Partition and reset faults: routing to the cut "
-                                           "replica from the cut to the heal (schema 1.3).")
+    partition: PartitionResult | None = None
     overload: OverloadResult | None = None
     cancel_storm: CancelStormResult | None = None
     in_flight: InFlight | None = Field(None, description="Attempts in flight at the fault and how they ended "

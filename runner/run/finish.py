@@ -23,10 +23,11 @@ from runner.results.request_join import (
     join_lines,
     join_summary,
     migrations,
+    partition_routing,
     replica_traffic,
     stall_routing,
 )
-from runner.results.summary import CrossCheck, LoadInfo, ScenarioSummary, StallRouting, Timings
+from runner.results.summary import CrossCheck, LoadInfo, PartitionResult, ScenarioSummary, StallRouting, Timings
 from runner.run.files import write_json
 from runner.run.observed import Observed
 from runner.scenarios.plan import Scenario
@@ -137,7 +138,7 @@ def _stall_routing(observed: Observed, joined: Join | None) -> StallRouting | No
                          observed.server.replica_of_worker)
 
 
-def _partition_routing(observed: Observed, joined: Join | None) -> StallRouting | None:
+def _partition_routing(observed: Observed, joined: Join | None) -> PartitionResult | None:
     """Partition and reset faults: routing to the cut replica from the cut to the heal."""
     fault = observed.fault
     if fault is None or fault.kind not in ("partition", "reset") or joined is None or fault.injected_ns is None:
@@ -145,8 +146,8 @@ def _partition_routing(observed: Observed, joined: Join | None) -> StallRouting 
     healed = [e.restored.get("healed_ns") for e in observed.evidence if e.restored]
     if not healed or None in healed:
         return None
-    return stall_routing(joined, set(fault.targets), fault.injected_ns, max(healed),
-                         observed.server.replica_of_worker)
+    return partition_routing(joined, set(fault.targets), fault.injected_ns, max(healed),
+                             observed.server.replica_of_worker)
 
 
 def _cross_check(observed: Observed, joined: Join | None) -> CrossCheck:
@@ -158,7 +159,8 @@ def _cross_check(observed: Observed, joined: Join | None) -> CrossCheck:
         return cross
     cross.expected_difference = expected_counter_difference(joined)
     verdict = "as" if cross.difference == cross.expected_difference else "NOT as"
-    if observed.fault is not None and observed.fault.role == "frontend":
+    fault = observed.fault
+    if fault is not None and fault.role == "frontend" and fault.kind not in ("overload", "cancel_storm"):
         verdict += (" (a faulted frontend's counts after its last 1 Hz scrape are lost with it, so the counter can "
                     "fall short by what it served in its last second)")
     cross.detail = (f"{verdict} the request join predicts: the counter counts requests from `request received` on, so "
