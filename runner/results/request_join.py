@@ -325,7 +325,7 @@ def join_lines(result: Join) -> Iterator[dict]:
         yield {"match": "server_only", "reason": reason, "client": None, "server": msgspec.to_builtins(request)}
 
 
-def _served_by(attempt: Attempt, replicas: set[str], replica_of_worker: dict[str, str]) -> bool:
+def _routed_to(attempt: Attempt, replicas: set[str], replica_of_worker: dict[str, str]) -> bool:
     return any(_replica(w, replica_of_worker) in replicas for _, w in _workers(attempt.server))
 
 
@@ -339,11 +339,11 @@ def partition_routing(result: Join, cut: set[str], start_ns: int, end_ns: int,
     (the last one: how long it took to notice); after the heal, when that worker served again."""
     during = [a for a in result.attempts if start_ns <= a.record.end_ns < end_ns]
     hit = [a for a in result.attempts if start_ns <= a.record.start_ns < end_ns
-           and _served_by(a, cut, replica_of_worker)]
+           and _routed_to(a, cut, replica_of_worker)]
     last = max((a.record.start_ns for a in hit), default=None)
     around = last is None or end_ns - last >= max(ROUTED_AROUND_QUIET_S * 1e9, (end_ns - start_ns) / 5)
     after = [a for a in result.attempts if a.record.ok and a.record.end_ns >= end_ns]
-    back = min((a.record.end_ns for a in after if a.record.start_ns >= end_ns and _served_by(a, cut, replica_of_worker)),
+    back = min((a.record.end_ns for a in after if a.record.start_ns >= end_ns and _routed_to(a, cut, replica_of_worker)),
                default=None)
     first = min((a.record.end_ns for a in after), default=None)
     failed = sum(1 for a in during if not a.record.ok)
