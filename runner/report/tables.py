@@ -109,6 +109,7 @@ def _request_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
         rows.append(("In Flight at Fault", f"{flight.requests} ({flight.completed} completed, {flight.failed} failed)"))
     if summary.stall is not None:
         rows.append(("Stall Routing", summary.stall.detail))
+    rows += _network_and_load_rows(summary)
     if total.error_classes:
         rows.append(("Error Classes", _tally(total.error_classes)))
     if total.errors:
@@ -192,6 +193,20 @@ def _throughput_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
     rows = [("=== Throughput Metrics ===", ""), ("Total Throughput", f"{throughput:.2f} req/s")]
     if summary.load and summary.load.clients:
         rows.append(("Avg Client Throughput", f"{throughput / summary.load.clients:.2f} req/s"))
+    return rows
+
+
+def _network_and_load_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
+    """Partition/reset, overload and cancel-storm results, each on its own row (shedding apart from errors)."""
+    rows = []
+    if summary.partition is not None:
+        rows.append(("Partition", summary.partition.detail))
+    if summary.overload is not None:
+        steps = ", ".join(f"{s.rate_per_s:g}/s{' held' if s.held else ''}: {s.ok}/{s.sent} ok"
+                          for s in summary.overload.steps)
+        rows += [("Overload Ramp", steps or "no step ran"), ("Overload Shedding", summary.overload.detail)]
+    if summary.cancel_storm is not None:
+        rows.append(("Cancel Storm", summary.cancel_storm.detail))
     return rows
 
 

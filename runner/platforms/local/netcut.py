@@ -151,7 +151,8 @@ class NetCut:
         except (NetCutError, OSError):
             await self.heal(target)
             raise
-        return {"mechanism": f"iptables chain {chain} on loopback + ss -K", "chain": chain, "ports": ports,
+        how = "DROP both ways" if action == "partition" else "REJECT --reject-with tcp-reset"
+        return {"mechanism": f"iptables chain {chain} on loopback ({how}) + ss -K", "chain": chain, "ports": ports,
                 "connections_cut": killed}
 
     async def cut_once(self, ports: list[int]) -> dict:
