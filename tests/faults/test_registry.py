@@ -87,3 +87,13 @@ def test_a_graceful_stop_is_sigterm_to_the_main_process_and_waits_for_the_restar
         fault = faults.get(name)
         assert (fault.signal_name, fault.role, fault.kind, fault.processes) == ("TERM", role, "process", None)
     assert lookup("mocker-agg-tp-1-dp-2-decode_worker_sigterm").platforms == ("local", "kubernetes")
+
+
+def test_network_and_load_faults_run_locally_and_are_not_offered_on_kubernetes_yet():
+    for name in ("decode_worker_partition", "prefill_worker_partition", "decode_worker_conn_reset", "overload",
+                 "cancel_storm"):
+        entries = select(failure=name)
+        assert entries and all(e.platforms == ("local",) and e.backend == "mocker" for e in entries), name
+    assert lookup("mocker-agg-tp-1-dp-2-decode_worker_partition-migration-off").migration is False
+    assert not select(failure="prefill_worker_partition", mode="agg")
+    assert not any(e.migration is not None for e in catalog().values() if e.failure in ("overload", "cancel_storm"))
