@@ -7,7 +7,11 @@ import json
 import os
 import subprocess
 
+from pathlib import Path
+
 import pytest
+
+from runner.platforms.local.netcut import stale_chains
 
 pytestmark = pytest.mark.e2e
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="network cuts need root (iptables, ss -K)")
@@ -24,8 +28,9 @@ def _evidence(run, name: str) -> dict:
 
 
 def _our_chains() -> list[str]:
+    """Chains left by a runner that has exited (other tests may hold chains of their own meanwhile)."""
     listing = subprocess.run(["iptables", "-S"], capture_output=True, text=True, check=True).stdout
-    return [line for line in listing.splitlines() if "FT-PARTITION-" in line]
+    return stale_chains(listing, lambda pid: Path(f"/proc/{pid}").exists())
 
 
 @root_only
