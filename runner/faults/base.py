@@ -50,6 +50,13 @@ class Replicas(Protocol):
         """Open many streaming requests and cancel them all mid-stream at once; per target: opened,
         cancelled, inflight_before, injected_ns."""
 
+    async def register_worker(self, timeout_s: float) -> dict:
+        """Start one more decode worker and watch (up to timeout_s) for the frontend to list it: registered,
+        after_s, detail."""
+
+    async def await_registration(self, timeout_s: float) -> dict:
+        """Keep watching the worker register_worker() started: registered, after_s (since it started), detail."""
+
     async def drained(self, names: list[str], timeout_s: float) -> list[dict]:
         """Until each frontend's in-flight count is 0 (or the timeout); then one fresh request; per target:
         inflight, drained_ns, fresh (the fresh request's outcome)."""

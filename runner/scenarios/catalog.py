@@ -102,6 +102,8 @@ class CatalogEntry:
     def replicas(self, role: str) -> int:
         """Replicas per role: DP scales the workers and, as upstream does, the frontend.
         MoE runs its data parallelism inside one pod per role, so each role has one replica."""
+        if role in ("etcd", "nats"):
+            return 1  # the local etcd-nats planes: one server each
         if self.moe:
             return 0 if role == "prefill" and self.mode == "agg" else 1
         if role in ("frontend", "decode"):

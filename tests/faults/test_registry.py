@@ -16,7 +16,7 @@ from runner.scenarios.catalog import catalog, lookup, select
 def test_every_fault_has_a_unique_name_a_known_role_and_a_rank():
     found = faults.registry()
     assert len(found) == len(set(f.order for f in found.values())), "two faults share a display rank"
-    assert all(f.role in ("", "frontend", "decode", "prefill") for f in found.values())
+    assert all(f.role in ("", "frontend", "decode", "prefill", "etcd", "nats") for f in found.values())
     assert list(found) == sorted(found, key=lambda n: found[n].order)
 
 
