@@ -207,6 +207,8 @@ def _network_and_load_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
         rows += [("Overload Ramp", steps or "no step ran"), ("Overload Shedding", summary.overload.detail)]
     if summary.cancel_storm is not None:
         rows.append(("Cancel Storm", summary.cancel_storm.detail))
+    if summary.outage is not None:
+        rows.append(("Outage", summary.outage.detail))
     return rows
 
 

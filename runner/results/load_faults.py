@@ -1,4 +1,5 @@
-"""What the overload and cancel-storm faults showed, from their evidence and the load's records. Pure."""
+"""What the overload, cancel-storm and etcd/NATS outage faults showed, from their evidence and the load's
+records. Pure."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from collections import Counter
 from collections.abc import Sequence
 
 from runner.faults.evidence import Evidence
+from runner.faults.outage import judge_registration
 from runner.faults.overload import HARD_CLASSES, SHED_CLASSES
 from runner.results.analysis import error_class, window
 from runner.results.records import Record
-from runner.results.summary import CancelStormResult, OverloadResult, OverloadStep
+from runner.results.summary import CancelStormResult, OutageResult, OverloadResult, OverloadStep
 
 STEP_KEYS = ("rate_per_s", "sent", "ok", "held")
 
@@ -54,4 +56,23 @@ def cancel_storm_result(evidence: Sequence[Evidence]) -> CancelStormResult:
         drained_after_s=None if slowest is None else round(slowest / 1e9, 3),
         fresh_request_ok=all(e.after.get("fresh_ok") for e in evidence),
         detail="; ".join(e.detail for e in evidence),
+    )
+
+
+def outage_result(evidence: Sequence[Evidence], records: Sequence[Record]) -> OutageResult:
+    """The load's attempts that ended while the server was stopped, and the worker started meanwhile."""
+    if not evidence or not evidence[0].injected_ns or not (evidence[0].restored or {}).get("continued_ns"):
+        return OutageResult(detail="the outage's start or end was not recorded")
+    ev = evidence[0]
+    start, end = ev.injected_ns, ev.restored["continued_ns"]
+    during = [r for r in records if start <= r.end_ns < end]
+    first = min((r.end_ns for r in records if r.ok and r.end_ns >= end), default=None)
+    reg_during, reg_after = ev.after.get("registration_during") or {}, ev.restored.get("registration_after") or {}
+    failed = sum(1 for r in during if not r.ok)
+    return OutageResult(
+        requests_during=len(during), failures_during=failed, registered_during=reg_during.get("registered"),
+        registered_after_s=reg_during.get("after_s") or reg_after.get("after_s"),
+        first_success_after_s=None if first is None else round((first - end) / 1e9, 3),
+        detail=f"{failed} of {len(during)} attempts failed during the outage; "
+               + judge_registration(reg_during or None, reg_after or None),
     )

@@ -194,6 +194,18 @@ class PartitionResult(Model):
     detail: str = ""
 
 
+class OutageResult(Model):
+    """etcd/NATS outages (schema 1.3): what kept working while the server was stopped, and after."""
+
+    requests_during: int = Field(0, description="Load attempts that ended while the server was stopped.")
+    failures_during: int = 0
+    registered_during: bool | None = Field(None, description="A worker started during the outage was listed by "
+                                           "the frontend before it ended.")
+    registered_after_s: float | None = Field(None, description="That worker's start -> listed by the frontend.")
+    first_success_after_s: float | None = Field(None, description="Server continued -> the first success after.")
+    detail: str = ""
+
+
 class OverloadStep(Model):
     rate_per_s: float = Field(description="Requests per second sent in this step.")
     sent: int = 0
@@ -280,6 +292,7 @@ class ScenarioSummary(Model):
     partition: PartitionResult | None = None
     overload: OverloadResult | None = None
     cancel_storm: CancelStormResult | None = None
+    outage: OutageResult | None = None
     in_flight: InFlight | None = Field(None, description="Attempts in flight at the fault and how they ended "
                                        "(schema 1.2).")
     stage1: Stage = Stage(status="SKIPPED")

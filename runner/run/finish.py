@@ -12,7 +12,7 @@ from pathlib import Path
 from runner.faults.evidence import EVIDENCE_VERSION
 from runner.results.analysis import analyze, analyze_phases, in_flight, probe_recovery, window
 from runner.results.checks import judge
-from runner.results.load_faults import cancel_storm_result, overload_result
+from runner.results.load_faults import cancel_storm_result, outage_result, overload_result
 from runner.results.observe import iso_from_ns
 from runner.results.records import Record
 from runner.results.request_join import (
@@ -76,6 +76,8 @@ def finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: 
         summary.probe = window(observed.probe_records)
     summary.stall = stall
     summary.partition, summary.overload, summary.cancel_storm = partition, overload, storm
+    if entry.fault_kind == "outage" and observed.evidence:
+        summary.outage = outage_result(observed.evidence, observed.records)
     if fault_ns is not None and not observed.phases:
         summary.in_flight = in_flight(observed.records, fault_ns)
     if joined is not None:

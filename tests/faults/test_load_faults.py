@@ -44,3 +44,15 @@ def test_a_storm_that_never_drained_says_what_was_left():
     judged = judge_storm(stamp, {"drained_ns": None, "inflight_last": 2.0, "fresh_ok": False, "fresh_error": "HTTP 503"})
     assert judged["ready_ns"] is None
     assert "in flight still 2.0 at the drain timeout" in judged["detail"] and "HTTP 503" in judged["detail"]
+
+
+def test_an_outage_is_a_stall_of_the_server_held_for_outage_s():
+    from runner.core.config import FaultConfig
+    from runner.faults import get
+    from runner.faults.outage import judge_registration
+
+    outage = get("etcd_outage")
+    assert outage.role == "etcd" and outage.hold_s(FaultConfig(outage_s=7, stall_s=30)) == 7
+    assert get("nats_outage").role == "nats" and not outage.kubernetes and outage.backends == ("mocker",)
+    assert judge_registration(None, {"registered": True, "after_s": 2}) == (
+        "a worker started during the outage: not watched during it; registered after 2.00 s after it")

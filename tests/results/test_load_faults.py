@@ -80,3 +80,18 @@ def test_the_storm_result_and_its_checks():
     stage = stage2_results(STORM, ChecksConfig(), targets=1, analysis=analysis, cancel_storm=stuck, restarts=1)
     failed = {c.name for c in stage.checks if c.status == "FAIL"}
     assert failed == {"in flight drained to 0", "fresh request succeeded", "no replica restarted"}, stage
+
+
+def test_an_outage_counts_the_attempts_while_the_server_was_stopped_and_the_registrations():
+    from runner.results.load_faults import outage_result
+
+    evidence = [Evidence(target="etcd", injected_ns=T0 + 5 * S, took_effect=True, detail="stopped",
+                         after={"registration_during": {"registered": False, "after_s": None, "detail": "no answer"}},
+                         restored={"continued_ns": T0 + 15 * S,
+                                   "registration_after": {"registered": True, "after_s": 11.5}})]
+    records = [rec(1), rec(6), rec(7, False, 503, "HTTP 503"), rec(16)]
+    result = outage_result(evidence, records)
+    assert (result.requests_during, result.failures_during, result.registered_during) == (2, 1, False)
+    assert result.registered_after_s == 11.5 and result.first_success_after_s == 1.2
+    assert "not registered (no answer) during it; registered after 11.50 s after it" in result.detail
+    assert "not recorded" in outage_result([], records).detail
