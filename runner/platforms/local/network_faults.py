@@ -30,9 +30,9 @@ class NetworkFaults:
         stamps = []
         for name in names:
             r = self._running(name)
-            ports = worker_ports(r.pid)
             stamp = now_ns()
             try:
+                ports = worker_ports(r.pid)
                 done = await (self.netcut.cut_once(ports) if once else self.netcut.cut(name, ports, action))
             except NetCutError as exc:
                 await self.netcut.heal_all()
@@ -53,7 +53,10 @@ class NetworkFaults:
         out = []
         for name in names:
             r = self._by_name(name)
-            ports = worker_ports(r.pid) if r.pid else []
+            try:
+                ports = worker_ports(r.pid) if r.pid else []
+            except NetCutError:
+                ports = []  # the process is gone: nothing answers, the judgement says "no port probed"
             outcomes = await asyncio.gather(*(probe_port(p, timeout_s) for p in ports))
             out.append({"target": name, "ports": ports, "outcomes": dict(zip(ports, outcomes, strict=True))})
         return out
