@@ -10,6 +10,11 @@ pkgs+=(docker.io debootstrap unzip)
 command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 # report tests: Debian's Chromium opens report.html headless
 command -v chromium >/dev/null 2>&1 || pkgs+=(chromium)
+# network-cut faults: iptables and ss (iproute2) on loopback; etcd/NATS outages: etcd (Debian etcd-server;
+# nats-server comes from PyPI, the test extra)
+command -v iptables >/dev/null 2>&1 || pkgs+=(iptables)
+command -v ss >/dev/null 2>&1 || pkgs+=(iproute2)
+command -v etcd >/dev/null 2>&1 || pkgs+=(etcd-server)
 
 missing=()
 for p in "${pkgs[@]}"; do

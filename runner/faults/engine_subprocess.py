@@ -31,8 +31,8 @@ FAULTS = (
     _engine("sglang_decode_scheduler", "decode", 26, "sglang", ("sglang::scheduler",), SGLANG_ZOMBIE),
     _engine("sglang_decode_detokenizer", "decode", 27, "sglang", ("sglang::detokenizer",), SGLANG_ZOMBIE),
     _engine("trtllm_decode_engine_core", "decode", 28, "trtllm", TRTLLM_ENGINE),
-    _engine("vllm_prefill_engine_core", "prefill", 35, "vllm", ("VLLM::EngineCore",)),
-    _engine("sglang_prefill_scheduler", "prefill", 36, "sglang", ("sglang::scheduler",), SGLANG_ZOMBIE),
-    _engine("sglang_prefill_detokenizer", "prefill", 37, "sglang", ("sglang::detokenizer",), SGLANG_ZOMBIE),
-    _engine("trtllm_prefill_engine_core", "prefill", 38, "trtllm", TRTLLM_ENGINE),
+    _engine("vllm_prefill_engine_core", "prefill", 55, "vllm", ("VLLM::EngineCore",)),
+    _engine("sglang_prefill_scheduler", "prefill", 56, "sglang", ("sglang::scheduler",), SGLANG_ZOMBIE),
+    _engine("sglang_prefill_detokenizer", "prefill", 57, "sglang", ("sglang::detokenizer",), SGLANG_ZOMBIE),
+    _engine("trtllm_prefill_engine_core", "prefill", 58, "trtllm", TRTLLM_ENGINE),
 )

@@ -10,5 +10,5 @@ FAULTS = (
     ProcessSignal(name="frontend_sigterm", role="frontend", kind="process", order=13, signal_name="TERM",
                   migration_variants=False),
     ProcessSignal(name="decode_worker_sigterm", role="decode", kind="process", order=23, signal_name="TERM"),
-    ProcessSignal(name="prefill_worker_sigterm", role="prefill", kind="process", order=33, signal_name="TERM"),
+    ProcessSignal(name="prefill_worker_sigterm", role="prefill", kind="process", order=53, signal_name="TERM"),
 )

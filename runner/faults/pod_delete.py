@@ -16,5 +16,5 @@ class PodDelete(Fault):
 FAULTS = (
     PodDelete(name="frontend_pod", role="frontend", kind="pod", order=11),
     PodDelete(name="decode_worker_pod", role="decode", kind="pod", order=21),
-    PodDelete(name="prefill_worker_pod", role="prefill", kind="pod", order=31),
+    PodDelete(name="prefill_worker_pod", role="prefill", kind="pod", order=51),
 )

@@ -22,5 +22,5 @@ class ProcessSignal(Fault):
 FAULTS = (
     ProcessSignal(name="frontend", role="frontend", kind="process", order=10, signal_name="INT"),
     ProcessSignal(name="decode_worker", role="decode", kind="process", order=20),
-    ProcessSignal(name="prefill_worker", role="prefill", kind="process", order=30),
+    ProcessSignal(name="prefill_worker", role="prefill", kind="process", order=50),
 )

@@ -51,8 +51,8 @@ class RollingUpgrade(Fault):
 FAULTS = (
     RollingUpgrade(name="frontend_rolling_upgrade", role="frontend", kind="rollout", order=14,
                    migration_variants=False, every_replica=True, kubernetes=False),
-    RollingUpgrade(name="decode_worker_rolling_upgrade", role="decode", kind="rollout", order=24,
+    RollingUpgrade(name="decode_worker_rolling_upgrade", role="decode", kind="rollout", order=30,
                    migration_variants=False, every_replica=True, kubernetes=False),
-    RollingUpgrade(name="prefill_worker_rolling_upgrade", role="prefill", kind="rollout", order=34,
+    RollingUpgrade(name="prefill_worker_rolling_upgrade", role="prefill", kind="rollout", order=59,
                    migration_variants=False, every_replica=True, kubernetes=False),
 )

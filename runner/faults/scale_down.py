@@ -39,6 +39,6 @@ class ScaleDown(Fault):
 
 
 FAULTS = (
-    ScaleDown(name="decode_worker_scale_down", role="decode", kind="scale", order=29, min_replicas=2,
+    ScaleDown(name="decode_worker_scale_down", role="decode", kind="scale", order=31, min_replicas=2,
               migration_variants=False, kubernetes=False),
 )

@@ -46,6 +46,9 @@ def judge_continued(evidence, now: dict, continued_ns: int) -> dict:
 
 
 class Stall(Fault):
+    def hold_s(self, settings) -> float:
+        return settings.stall_s
+
     async def inject(self, replicas: Replicas, names: list[str]) -> list[dict]:
         return await replicas.signal(names, "STOP", self.processes)
 
@@ -62,7 +65,7 @@ class Stall(Fault):
     async def restore(self, replicas: Replicas, evidence: list, settings, at_once: bool = False) -> list[dict] | None:
         injected = min((e.injected_ns for e in evidence if e.injected_ns), default=time.time_ns())
         if not at_once:
-            await asyncio.sleep(max(0.0, injected / 1e9 + settings.stall_s - time.time()))
+            await asyncio.sleep(max(0.0, injected / 1e9 + self.hold_s(settings) - time.time()))
         names = [e.target for e in evidence]
         await replicas.signal(names, "CONT", self.processes)
         continued = time.time_ns()
@@ -73,5 +76,5 @@ class Stall(Fault):
 FAULTS = (
     Stall(name="frontend_stall", role="frontend", kind="stall", order=12, migration_variants=False),
     Stall(name="decode_worker_stall", role="decode", kind="stall", order=22),
-    Stall(name="prefill_worker_stall", role="prefill", kind="stall", order=32),
+    Stall(name="prefill_worker_stall", role="prefill", kind="stall", order=52),
 )

@@ -128,6 +128,7 @@ def _request_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
         rows.append(("Rollout", summary.rollout.detail))
     if summary.from_file:
         rows += [(f"Step {step.index}", _step_text(step)) for step in summary.steps]
+    rows += _network_and_load_rows(summary)
     if total.error_classes:
         rows.append(("Error Classes", _tally(total.error_classes)))
     if total.errors:
@@ -211,6 +212,22 @@ def _throughput_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
     rows = [("=== Throughput Metrics ===", ""), ("Total Throughput", f"{throughput:.2f} req/s")]
     if summary.load and summary.load.clients:
         rows.append(("Avg Client Throughput", f"{throughput / summary.load.clients:.2f} req/s"))
+    return rows
+
+
+def _network_and_load_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
+    """Partition/reset, overload and cancel-storm results, each on its own row (shedding apart from errors)."""
+    rows = []
+    if summary.partition is not None:
+        rows.append(("Partition", summary.partition.detail))
+    if summary.overload is not None:
+        steps = ", ".join(f"{s.rate_per_s:g}/s{' held' if s.held else ''}: {s.ok}/{s.sent} ok"
+                          for s in summary.overload.steps)
+        rows += [("Overload Ramp", steps or "no step ran"), ("Overload Shedding", summary.overload.detail)]
+    if summary.cancel_storm is not None:
+        rows.append(("Cancel Storm", summary.cancel_storm.detail))
+    if summary.outage is not None:
+        rows.append(("Outage", summary.outage.detail))
     return rows
 
 

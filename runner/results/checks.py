@@ -17,9 +17,13 @@ from typing import Literal, Protocol
 from runner.core.config import ChecksConfig, Thresholds
 from runner.faults.evidence import Evidence
 from runner.scenarios.catalog import CatalogEntry
+from runner.results.load_faults_checks import cancel_storm_checks, overload_checks
 from runner.results.summary import (
+    CancelStormResult,
     CheckResult,
     FaultRecord,
+    OverloadResult,
+    PartitionResult,
     Rollout,
     Stage,
     StageStatus,
@@ -28,7 +32,8 @@ from runner.results.summary import (
     WindowStats,
 )
 
-Topology = Literal["baseline", "redundant", "single_replica", "token_overflow"]
+Topology = Literal["baseline", "redundant", "single_replica", "token_overflow", "overload", "cancel_storm"]
+LOAD_FAULTS = ("overload", "cancel_storm")
 
 OVERFLOW_PHASE = "overflow"
 RECOVERY_PHASE = "recovery"
@@ -52,6 +57,8 @@ def topology(entry: CatalogEntry, targets: int) -> Topology:
         return "baseline"
     if entry.fault_kind == "client":
         return "token_overflow"
+    if entry.fault_kind in LOAD_FAULTS:
+        return entry.fault_kind
     return "redundant" if entry.replicas(entry.hit_role) > targets else "single_replica"
 
 
@@ -173,15 +180,23 @@ def _overflow_happened(
 
 def stage2_results(
     entry: CatalogEntry, checks: ChecksConfig, *, targets: int, analysis: AnalysisView, restarts: int = 0,
-    stall: StallRouting | None = None, rollout: Rollout | None = None,
+    stall: StallRouting | None = None, rollout: Rollout | None = None, partition: PartitionResult | None = None,
+    overload: OverloadResult | None = None, cancel_storm: CancelStormResult | None = None,
 ) -> Stage:
     """Do the results meet the bar of the scenario's topology?
 
     Token overflow: a replica that crashed on the oversized prompts is a result (the
-    deployment did not survive bad input), so the restart check lives here, not in stage 1."""
+    deployment did not survive bad input), so the restart check lives here, not in stage 1.
+    Overload and cancel storm have their own checks (runner.results.load_faults_checks)."""
     kind = topology(entry, targets)
     if kind == "token_overflow":
         return _stage([*_overflow_recovered(analysis, checks), _no_restarts(restarts, "token overflow")])
+    if kind == "overload":
+        return _stage([*overload_checks(overload), _no_restarts(restarts, "the overload")])
+    if kind == "cancel_storm":
+        rate = _success_rate(analysis.total, checks.redundant.min_success_rate, kind) if analysis.total.requests else None
+        return _stage([r for r in (*cancel_storm_checks(cancel_storm), _no_restarts(restarts, "the cancel storm"), rate)
+                       if r is not None])
     if analysis.total.requests == 0:
         return _stage([CheckResult(name="success rate", status="ERROR", detail="no request record to judge")])
     bar = thresholds(kind, checks)
@@ -191,7 +206,9 @@ def stage2_results(
     else:
         results.append(_service_recovery(analysis, bar.max_recovery_s))
     if stall is not None and kind == "redundant":
-        results.append(_routed_around(stall))
+        results.append(_routed_around(stall, "stalled"))
+    if partition is not None and kind == "redundant":
+        results.append(_routed_around(partition, "cut"))
     if rollout is not None and kind == "redundant":
         results.append(_always_routable(rollout))
     return _stage(results)
@@ -203,9 +220,9 @@ def _always_routable(rollout: Rollout) -> CheckResult:
     return CheckResult(name="a replica routable throughout the rollout", status=status, detail=rollout.detail)
 
 
-def _routed_around(stall: StallRouting) -> CheckResult:
-    """With another replica to take the load, a stopped one that keeps getting requests is a failure."""
-    return CheckResult(name="stalled replica routed around", status="PASS" if stall.routed_around else "FAIL",
+def _routed_around(stall: StallRouting | PartitionResult, what: str) -> CheckResult:
+    """With another replica to take the load, a stopped (or cut) one that keeps getting requests is a failure."""
+    return CheckResult(name=f"{what} replica routed around", status="PASS" if stall.routed_around else "FAIL",
                        detail=stall.detail)
 
 
@@ -293,6 +310,9 @@ def judge(
     rollout: Rollout | None = None,
     steps_happened: Sequence[CheckResult] = (),
     step_checks: Sequence[CheckResult] = (),
+    partition: PartitionResult | None = None,
+    overload: OverloadResult | None = None,
+    cancel_storm: CancelStormResult | None = None,
 ) -> tuple[Stage, Stage, Verdict, list[str]]:
     """Both stages and the verdict. overflow_phases_present defaults to "the analysis has phases";
     expected_limitation defaults to the failure's known limitation; a timeline's steps add their own
@@ -311,7 +331,7 @@ def judge(
         errors=errors,
     )
     stage2 = stage2_results(entry, checks, targets=targets, analysis=analysis, restarts=restarts, stall=stall,
-                            rollout=rollout)
+                            rollout=rollout, partition=partition, overload=overload, cancel_storm=cancel_storm)
     if steps_happened:
         stage1 = _stage([*stage1.checks, *steps_happened])
     if step_checks:

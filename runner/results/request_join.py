@@ -23,7 +23,15 @@ import msgspec
 
 from runner.results.frontend_log import ServerRequest, replica_of_log
 from runner.results.records import END_CLIENT, END_SERVER, END_START, Record
-from runner.results.summary import ClockOffset, Migrations, ReplicaTraffic, RequestJoin, StallRouting, TrafficCounts
+from runner.results.summary import (
+    ClockOffset,
+    Migrations,
+    PartitionResult,
+    ReplicaTraffic,
+    RequestJoin,
+    StallRouting,
+    TrafficCounts,
+)
 
 # Unmatched attempts with no HTTP response and no frontend line (REFUSED, LOST_TAIL) did not reach a
 # frontend's handler; every other unmatched attempt counts against the match rate.
@@ -315,3 +323,37 @@ def join_lines(result: Join) -> Iterator[dict]:
                "server": msgspec.to_builtins(attempt.server) if attempt.server else None}
     for request, reason in result.server_only:
         yield {"match": "server_only", "reason": reason, "client": None, "server": msgspec.to_builtins(request)}
+
+
+def _routed_to(attempt: Attempt, replicas: set[str], replica_of_worker: dict[str, str]) -> bool:
+    return any(_replica(w, replica_of_worker) in replicas for _, w in _workers(attempt.server))
+
+
+def _seconds(ns: int | None, since_ns: int) -> float | None:
+    return round((ns - since_ns) / 1e9, 3) if ns is not None else None
+
+
+def partition_routing(result: Join, cut: set[str], start_ns: int, end_ns: int,
+                      replica_of_worker: dict[str, str]) -> PartitionResult:
+    """Between the cut and the heal: the failures, the attempts the frontend still routed to the cut worker
+    (the last one: how long it took to notice); after the heal, when that worker served again."""
+    during = [a for a in result.attempts if start_ns <= a.record.end_ns < end_ns]
+    hit = [a for a in result.attempts if start_ns <= a.record.start_ns < end_ns
+           and _routed_to(a, cut, replica_of_worker)]
+    last = max((a.record.start_ns for a in hit), default=None)
+    around = last is None or end_ns - last >= max(ROUTED_AROUND_QUIET_S * 1e9, (end_ns - start_ns) / 5)
+    after = [a for a in result.attempts if a.record.ok and a.record.end_ns >= end_ns]
+    back = min((a.record.end_ns for a in after if a.record.start_ns >= end_ns and _routed_to(a, cut, replica_of_worker)),
+               default=None)
+    first = min((a.record.end_ns for a in after), default=None)
+    failed = sum(1 for a in during if not a.record.ok)
+    detected = _seconds(last, start_ns)
+    detail = (f"{failed} of {len(during)} attempts failed during the cut; {len(hit)} routed to the cut worker"
+              + (f", the last {detected} s into it" if detected is not None else "")
+              + ("" if around else " (never routed around)")
+              + (f"; it served again {_seconds(back, end_ns)} s after the heal" if back else
+                 "; it served nothing after the heal"))
+    return PartitionResult(requests_during=len(during), failures_during=failed, routed_to_cut=len(hit),
+                           completed=sum(1 for a in hit if a.record.ok), last_routed_after_s=detected,
+                           routed_around=around, back_after_heal_s=_seconds(back, end_ns),
+                           first_success_after_heal_s=_seconds(first, end_ns), detail=detail)

@@ -226,6 +226,68 @@ class StepSummary(Model):
     detail: str = ""
 
 
+class PartitionResult(Model):
+    """Partition and reset faults (schema 1.3): what the frontend did while the worker was cut off, and after."""
+
+    requests_during: int = Field(0, description="Load attempts that ended between the cut and the heal.")
+    failures_during: int = Field(0, description="... of those, failed.")
+    routed_to_cut: int = Field(0, description="Attempts sent during the cut that the frontend routed to the worker.")
+    completed: int = Field(0, description="... of those, ended in success (migrated, or served after the heal).")
+    last_routed_after_s: float | None = Field(
+        None, description="Cut -> the last attempt routed to the cut worker: the time the frontend took to detect it.")
+    routed_around: bool = Field(description="No attempt was routed to it in the cut's last quiet period.")
+    back_after_heal_s: float | None = Field(
+        None, description="Heal -> the first successful attempt served by the healed worker.")
+    first_success_after_heal_s: float | None = None
+    detail: str = ""
+
+
+class OutageResult(Model):
+    """etcd/NATS outages (schema 1.3): what kept working while the server was stopped, and after."""
+
+    requests_during: int = Field(0, description="Load attempts that ended while the server was stopped.")
+    failures_during: int = 0
+    registered_during: bool | None = Field(None, description="A worker started during the outage was listed by "
+                                           "the frontend before it ended.")
+    registered_after_s: float | None = Field(None, description="That worker's start -> listed by the frontend.")
+    first_success_after_s: float | None = Field(None, description="Server continued -> the first success after.")
+    detail: str = ""
+
+
+class OverloadStep(Model):
+    rate_per_s: float = Field(description="Requests per second sent in this step.")
+    sent: int = 0
+    ok: int = 0
+    held: bool = Field(False, description="The hold at the rate that first shed load.")
+    classes: dict[str, int] = Field(default_factory=dict, description="Failed ramp requests by error class.")
+
+
+class OverloadResult(Model):
+    """Overload (schema 1.3): the ramp at the frontend, what it shed, what else failed, and the recovery."""
+
+    steps: list[OverloadStep] = Field(default_factory=list)
+    first_shed_rate_per_s: float | None = Field(None, description="The ramp rate at which load was first shed.")
+    shed: int = Field(0, description="Ramp and load attempts answered 529 (busy) or 503: shedding.")
+    hard_failures: int = Field(0, description="Ramp and load attempts that timed out or lost the connection.")
+    other_failures: int = Field(0, description="Every other failed attempt of the ramp and the load.")
+    ramp_start_ns: int | None = None
+    ramp_end_ns: int | None = None
+    after_ramp: WindowStats = Field(WindowStats(), description="The load's attempts that started after the ramp "
+                                    "ended plus the recovery grace.")
+    detail: str = ""
+
+
+class CancelStormResult(Model):
+    """Cancel storm (schema 1.3): how many streams were cut mid-stream, and how the frontend drained."""
+
+    cancelled: int = 0
+    mid_stream: int = 0
+    inflight_before: float | None = None
+    drained_after_s: float | None = Field(None, description="Cancel -> the frontend's in-flight gauge read 0.")
+    fresh_request_ok: bool = False
+    detail: str = ""
+
+
 class ReplicaTraffic(Model):
     replica: str = Field(description="The replica (pod) name, or the worker id when no log names it.")
     role: str = Field(description="decode or prefill: which of the request's workers it was.")
@@ -280,6 +342,10 @@ class ScenarioSummary(Model):
                                      "catalog scenario's one-step form, or a scenario file's steps.")
     from_file: bool = Field(False, description="A multi-step scenario of a scenario file (config.timelines), not a "
                             "catalog entry (schema 1.3).")
+    partition: PartitionResult | None = None
+    overload: OverloadResult | None = None
+    cancel_storm: CancelStormResult | None = None
+    outage: OutageResult | None = None
     in_flight: InFlight | None = Field(None, description="Attempts in flight at the fault and how they ended "
                                        "(schema 1.2).")
     stage1: Stage = Stage(status="SKIPPED")

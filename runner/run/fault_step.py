@@ -55,7 +55,7 @@ async def run_fault(scenario: Scenario, deployment: Deployment, ui: ProgressUI, 
     interrupted = False
     try:
         ui.phase("recovering")
-        after = await fault.verify(deployment, before, settings.verify_timeout_s, settings)
+        after = await fault.check(deployment, before, stamps, settings)
         observed.evidence = [assemble(b, s, a) for b, s, a in zip(before, stamps, after, strict=True)]
     except asyncio.CancelledError:
         interrupted = True

@@ -12,6 +12,7 @@ from pathlib import Path
 from runner.faults.evidence import EVIDENCE_VERSION
 from runner.results.analysis import analyze, analyze_phases, in_flight, probe_recovery, window
 from runner.results.checks import judge
+from runner.results.load_faults import cancel_storm_result, outage_result, overload_result
 from runner.results.observe import iso_from_ns
 from runner.results.records import Record
 from runner.results.request_join import (
@@ -22,12 +23,21 @@ from runner.results.request_join import (
     join_lines,
     join_summary,
     migrations,
+    partition_routing,
     replica_traffic,
     stall_routing,
 )
 from runner.results.rollout import rollout_view
 from runner.results.steps import step_happened, step_summaries
-from runner.results.summary import CrossCheck, LoadInfo, Rollout, ScenarioSummary, StallRouting, Timings
+from runner.results.summary import (
+    CrossCheck,
+    LoadInfo,
+    PartitionResult,
+    Rollout,
+    ScenarioSummary,
+    StallRouting,
+    Timings,
+)
 from runner.run.files import write_json
 from runner.run.observed import Observed
 from runner.scenarios.plan import Scenario
@@ -52,9 +62,14 @@ def finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: 
     stall = _stall_routing(observed, joined)
     rollout = _rollout(scenario, observed)
     steps = step_summaries(observed.steps, _expects(scenario, observed), observed.records, k)
+    partition = _partition_routing(observed, joined)
+    overload = (overload_result(observed.evidence, observed.records, cfg.fault.overload.recovery_s)
+                if entry.fault_kind == "overload" and observed.evidence else None)
+    storm = cancel_storm_result(observed.evidence) if entry.fault_kind == "cancel_storm" and observed.evidence else None
     stage1, stage2, verdict, reasons = judge(
         entry=entry, checks=cfg.checks, targets=cfg.fault.targets, analysis=result, fault=observed.fault,
         evidence=observed.evidence, restarts=observed.restarts, errors=observed.errors, stall=stall, rollout=rollout,
+        partition=partition, overload=overload, cancel_storm=storm,
         steps_happened=step_happened(steps) if scenario.from_file else (),
         step_checks=[c for s in steps for c in s.checks],
     )
@@ -74,6 +89,9 @@ def finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: 
     if observed.probe_records:
         summary.probe = window(observed.probe_records)
     summary.stall, summary.rollout, summary.steps, summary.from_file = stall, rollout, steps, scenario.from_file
+    summary.partition, summary.overload, summary.cancel_storm = partition, overload, storm
+    if entry.fault_kind == "outage" and observed.evidence:
+        summary.outage = outage_result(observed.evidence, observed.records)
     if fault_ns is not None and not observed.phases:
         summary.in_flight = in_flight(observed.records, fault_ns, _removed(observed))
     if joined is not None:
@@ -154,6 +172,16 @@ def _removed(observed: Observed) -> set[str] | None:
     if fault is None or fault.kind != "scale" or not any(r.replica for r in observed.records):
         return None
     return set(fault.targets)
+def _partition_routing(observed: Observed, joined: Join | None) -> PartitionResult | None:
+    """Partition and reset faults: routing to the cut replica from the cut to the heal."""
+    fault = observed.fault
+    if fault is None or fault.kind not in ("partition", "reset") or joined is None or fault.injected_ns is None:
+        return None
+    healed = [e.restored.get("healed_ns") for e in observed.evidence if e.restored]
+    if not healed or None in healed:
+        return None
+    return partition_routing(joined, set(fault.targets), fault.injected_ns, max(healed),
+                             observed.server.replica_of_worker)
 
 
 def _cross_check(observed: Observed, joined: Join | None) -> CrossCheck:
@@ -165,7 +193,8 @@ def _cross_check(observed: Observed, joined: Join | None) -> CrossCheck:
         return cross
     cross.expected_difference = expected_counter_difference(joined)
     verdict = "as" if cross.difference == cross.expected_difference else "NOT as"
-    if observed.fault is not None and observed.fault.role == "frontend":
+    fault = observed.fault
+    if fault is not None and fault.role == "frontend" and fault.kind not in ("overload", "cancel_storm"):
         verdict += (" (a faulted frontend's counts after its last 1 Hz scrape are lost with it, so the counter can "
                     "fall short by what it served in its last second)")
     cross.detail = (f"{verdict} the request join predicts: the counter counts requests from `request received` on, so "
@@ -175,7 +204,7 @@ def _cross_check(observed: Observed, joined: Join | None) -> CrossCheck:
 
 
 def _infra_recovery(observed: Observed) -> tuple[float | None, str | None]:
-    if observed.fault is None or observed.fault.kind in ("none", "client"):
+    if observed.fault is None or observed.fault.kind in ("none", "client", "overload", "cancel_storm"):
         return None, "no replica was faulted"
     if not observed.evidence:
         return None, "no fault evidence was recorded"

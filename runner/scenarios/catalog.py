@@ -108,6 +108,8 @@ class CatalogEntry:
     def replicas(self, role: str) -> int:
         """Replicas per role: DP scales the workers and, as upstream does, the frontend.
         MoE runs its data parallelism inside one pod per role, so each role has one replica."""
+        if role in ("etcd", "nats"):
+            return 1  # the local etcd-nats planes: one server each
         if self.moe:
             return 0 if role == "prefill" and self.mode == "agg" else 1
         if role in ("frontend", "decode"):
@@ -140,7 +142,8 @@ def _deployment_name(backend: str, mode: str, tp: int, dp: int, moe: bool = Fals
 
 def _failures_for(backend: str, mode: str, replicas: int = 1) -> list[str]:
     """The faults of a deployment whose roles have `replicas` replicas each (DP; MoE: one pod per role)."""
-    return [f.name for f in faults.registry().values() if f.applies_to(backend, mode, replicas)]
+    return [f.name for f in faults.registry().values()
+            if f.applies_to(backend, mode, replicas) and _platforms(backend, f.name)]
 
 
 def _platforms(backend: str, failure: str) -> tuple[str, ...]:

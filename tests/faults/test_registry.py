@@ -16,7 +16,7 @@ from runner.scenarios.catalog import catalog, lookup, select
 def test_every_fault_has_a_unique_name_a_known_role_and_a_rank():
     found = faults.registry()
     assert len(found) == len(set(f.order for f in found.values())), "two faults share a display rank"
-    assert all(f.role in ("", "frontend", "decode", "prefill") for f in found.values())
+    assert all(f.role in ("", "frontend", "decode", "prefill", "etcd", "nats") for f in found.values())
     assert list(found) == sorted(found, key=lambda n: found[n].order)
 
 
@@ -87,3 +87,13 @@ def test_a_graceful_stop_is_sigterm_to_the_main_process_and_waits_for_the_restar
         fault = faults.get(name)
         assert (fault.signal_name, fault.role, fault.kind, fault.processes) == ("TERM", role, "process", None)
     assert lookup("mocker-agg-tp-1-dp-2-decode_worker_sigterm").platforms == ("local", "kubernetes")
+
+
+def test_network_and_load_faults_run_locally_and_are_not_offered_on_kubernetes_yet():
+    for name in ("decode_worker_partition", "prefill_worker_partition", "decode_worker_conn_reset", "overload",
+                 "cancel_storm"):
+        entries = select(failure=name)
+        assert entries and all(e.platforms == ("local",) and e.backend == "mocker" for e in entries), name
+    assert lookup("mocker-agg-tp-1-dp-2-decode_worker_partition-migration-off").migration is False
+    assert not select(failure="prefill_worker_partition", mode="agg")
+    assert not any(e.migration is not None for e in catalog().values() if e.failure in ("overload", "cancel_storm"))

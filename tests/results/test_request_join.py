@@ -24,6 +24,7 @@ from runner.results.request_join import (
     join_lines,
     join_summary,
     migrations,
+    partition_routing,
     replica_traffic,
     stall_routing,
 )
@@ -256,3 +257,14 @@ def test_a_stall_the_frontend_routes_around_early_passes_and_one_it_never_does_s
     assert not never.routed_around and never.last_routed_after_s == 9.5 and "never routed around" in never.detail
     untouched = stall_routing(_stall_join([]), {"decode-b"}, T0, T0 + 10 * S, names)
     assert untouched.routed_around and untouched.routed_to_stalled == 0 and untouched.last_routed_after_s is None
+
+
+def test_a_partition_reports_the_time_to_detect_it_and_when_the_cut_worker_served_again():
+    names = {"111": "decode-a", "222": "decode-b"}
+    # cut at T0, healed at 6 s: routed to the cut worker at 0 s and 1 s, then again from 7 s on
+    result = partition_routing(_stall_join([0, 2, 14, 15]), {"decode-b"}, T0, T0 + 6 * S, names)
+    assert result.routed_to_cut == 2 and result.last_routed_after_s == 1.0 and result.routed_around, result
+    assert result.back_after_heal_s == 1.301 and result.requests_during == 12 and result.failures_during == 0
+    assert "the last 1.0 s into it" in result.detail and "served again 1.301 s after the heal" in result.detail
+    never_back = partition_routing(_stall_join([0]), {"decode-b"}, T0, T0 + 6 * S, names)
+    assert never_back.back_after_heal_s is None and "served nothing after the heal" in never_back.detail

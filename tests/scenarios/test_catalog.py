@@ -63,13 +63,13 @@ def test_moe_runs_data_parallelism_inside_one_pod():
     assert lookup("vllm-moe-disagg-tp-1-dp-2-prefill_worker").replicas("prefill") == 1
 
 
-def test_every_process_pod_subprocess_and_worker_stall_fault_runs_with_migration_on_and_off():
+def test_every_process_pod_subprocess_worker_stall_and_network_cut_fault_runs_with_migration_on_and_off():
     from runner.scenarios.catalog import DEFAULT_MIGRATION_LIMIT
 
     for entry in select(include_migration_variants=False):
         names = {f"{entry.name}-migration-on", f"{entry.name}-migration-off"}
         ours_on_the_frontend = entry.failure in ("frontend_stall", "frontend_sigterm")
-        if entry.fault_kind in ("process", "pod", "subprocess", "stall") and not ours_on_the_frontend:
+        if entry.fault_kind in ("process", "pod", "subprocess", "stall", "partition", "reset") and not ours_on_the_frontend:
             assert names <= catalog().keys(), entry.name
         else:
             assert not names & catalog().keys(), entry.name

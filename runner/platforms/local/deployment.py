@@ -31,12 +31,17 @@ from runner.results.observe import EventLog, frontend_requests_total
 from runner.scenarios.plan import Scenario
 from runner.platforms.base import PlatformError
 from runner.platforms.local.env import check_dynamo, resolve_model_dir
+from runner.platforms.local.netcut import NetCut, remove_stale_chains, require_root_tools
+from runner.platforms.local import planes
+from runner.platforms.local.network_faults import NetworkFaults
 from runner.platforms.local.procs import free_port, now_ns, port_is_free, process_evidence
 from runner.core.procs import die_with_parent
 from runner.platforms.local.service import ServiceProxy
 
-SERVICE_DIR = {"frontend": "Frontend", "decode": "decode", "prefill": "prefill"}
+SERVICE_DIR = {"frontend": "Frontend", "decode": "decode", "prefill": "prefill", "etcd": "etcd", "nats": "nats"}
+NETWORK_KINDS = ("partition", "reset")
 HEALTH_POLL_S = 0.1
+PLANES_READY_S = 30.0
 READINESS_PROBE_S = 0.5
 
 
@@ -49,6 +54,7 @@ class Replica:
     log_path: Path
     restarts: int = 0
     port: int = 0
+    aux_port: int = 0  # etcd's peer port, NATS's monitoring port
     pid: int | None = None
     proc: asyncio.subprocess.Process | None = None
     started_ns: int | None = None
@@ -74,6 +80,7 @@ class LocalPlatform:
         self._python: Path | None = None
         self._model_dir: Path | None = None
         self._service_port = config.local.frontend_port or free_port()
+        self._plane_binaries: dict[str, str] = {}
 
     def preflight(self, scenarios: list[Scenario]) -> None:
         local = self.config.local
@@ -83,11 +90,22 @@ class LocalPlatform:
             raise UserError(
                 f"port {local.frontend_port} is busy; choose another with local.frontend_port, or 0 for a free one"
             )
+        if any(s.entry.fault_kind in NETWORK_KINDS for s in scenarios):
+            require_root_tools()
+        outages = [s.name for s in scenarios if s.entry.failure in planes.OUTAGE_ROLES]
+        if outages and local.planes != "etcd-nats":
+            raise UserError(f"{outages[0]} stops the deployment's etcd or NATS, which the local platform runs only "
+                            "with --local.planes etcd-nats (default: file discovery, no etcd or NATS)")
+        if local.planes == "etcd-nats":
+            self._plane_binaries = planes.find_binaries(local.etcd, local.nats_server)
 
     async def deploy(self, scenario: Scenario, tree: Path) -> LocalDeployment:
         if self._python is None or self._model_dir is None:
             self.preflight([scenario])
+        if scenario.entry.fault_kind in NETWORK_KINDS:
+            await remove_stale_chains()
         deployment = LocalDeployment(scenario, tree, self._python, self._model_dir, self._service_port)
+        deployment.plane_binaries = self._plane_binaries
         await deployment.start()
         return deployment
 
@@ -99,7 +117,7 @@ class LocalPlatform:
         return [service_url(self._service_port)], str(self._model_dir)
 
 
-class LocalDeployment:
+class LocalDeployment(NetworkFaults):
     def __init__(self, scenario: Scenario, tree: Path, python: Path, model_dir: Path, service_port: int):
         self.scenario = scenario
         self.tree = tree
@@ -116,6 +134,9 @@ class LocalDeployment:
         self._frontend_counts: dict[tuple[str, int], float] = {}
         self._session: aiohttp.ClientSession | None = None
         self.service = ServiceProxy(self._ready_frontend_ports, port=service_port)
+        self.netcut = NetCut()
+        self.plane_binaries: dict[str, str] = {}
+        self.extra_worker: Replica | None = None
 
     # --- protocol ---------------------------------------------------------
 
@@ -138,11 +159,30 @@ class LocalDeployment:
         await self.service.start()
         entry = self.scenario.entry
         index = 0
+        if self.local.planes == "etcd-nats":
+            index = await self._start_planes()
         for role in ("frontend", "prefill", "decode"):
             for _ in range(entry.replicas(role)):
                 replica = self._new_replica(role, index)
                 index += 1
                 await self._spawn(replica)
+
+    async def _start_planes(self) -> int:
+        """etcd and NATS first, ready before any Dynamo process (which would exit without them)."""
+        started = []
+        for index, role in enumerate(planes.PLANES):
+            replica = self._new_replica(role, index)
+            await self._spawn(replica)
+            started.append(replica)
+        try:
+            async with self._changed:
+                await asyncio.wait_for(self._changed.wait_for(
+                    lambda: all(r.ready for r in started) or self._crashed()), PLANES_READY_S)
+        except TimeoutError:
+            raise PlatformError(f"etcd/NATS not ready after {PLANES_READY_S:g} s: {self._status_line()}") from None
+        if self._crashed():
+            raise PlatformError(f"etcd or NATS exited at startup: {self._status_line()} (see {self.tree})")
+        return len(started)
 
     async def wait_ready(self, timeout_s: float) -> None:
         try:
@@ -286,10 +326,26 @@ class LocalDeployment:
 
     async def teardown(self, timeout_s: float) -> None:
         self._closing = True
+        await self.netcut.heal_all()
         await self.stop_observing()
-        live = [r for r in self.replica_list if r.proc and r.proc.returncode is None]
+        dynamo = [r for r in self.replica_list if r.role not in planes.PLANES]
+        await self._stop([r for r in dynamo if r.proc and r.proc.returncode is None], timeout_s)
+        await self._stop([r for r in self.replica_list if r.role in planes.PLANES and r.proc
+                          and r.proc.returncode is None], timeout_s)  # etcd/NATS last: Dynamo exits cleanly
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.service.stop()
+        if self._session:
+            await self._session.close()
+        self.events.write("TornDown", "deployment", replicas=len(self.replica_list))
+        self.events.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    async def _stop(self, live: list[Replica], timeout_s: float) -> None:
         for r in live:
             with contextlib.suppress(ProcessLookupError):
+                r.proc.send_signal(signal.SIGCONT)  # a stopped (stalled) process cannot act on SIGTERM
                 r.proc.send_signal(signal.SIGTERM)
         waits = [r.proc.wait() for r in live]
         try:
@@ -300,15 +356,6 @@ class LocalDeployment:
                     with contextlib.suppress(ProcessLookupError):
                         r.proc.kill()
             await asyncio.wait_for(asyncio.gather(*(r.proc.wait() for r in live)), 10)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.service.stop()
-        if self._session:
-            await self._session.close()
-        self.events.write("TornDown", "deployment", replicas=len(self.replica_list))
-        self.events.close()
-        shutil.rmtree(self.workdir, ignore_errors=True)
 
     # --- processes --------------------------------------------------------
 
@@ -323,16 +370,29 @@ class LocalDeployment:
 
     def _command(self, replica: Replica) -> list[str]:
         py = str(self.python)
+        if replica.role in planes.PLANES:
+            return planes.command(replica.role, self.plane_binaries[replica.role], replica.port, replica.aux_port,
+                                  self.workdir)
         if replica.role == "frontend":
             return [py, "-m", "dynamo.frontend", "--http-host", "127.0.0.1", "--http-port", str(replica.port),
-                    "--migration-limit", str(self.scenario.migration_limit)]
+                    "--migration-limit", str(self.scenario.migration_limit), *self._overload_args("frontend")]
         cmd = [py, "-m", "dynamo.mocker", "--model-path", str(self.model_dir), "--model-name", self.scenario.model,
-               "--speedup-ratio", str(self.local.speedup_ratio)]
+               "--speedup-ratio", str(self.local.speedup_ratio), *self._overload_args("worker")]
         if self.scenario.max_model_len:
             cmd += ["--max-model-len", str(self.scenario.max_model_len)]
         if self.scenario.entry.mode == "disagg":
             cmd += ["--disaggregation-mode", replica.role]
         return cmd
+
+    def _overload_args(self, part: str) -> list[str]:
+        """An overload scenario's frontend sheds load above its busy threshold; its workers get a KV cache
+        small enough to fill at the rates two cores can send."""
+        if self.scenario.entry.fault_kind != "overload":
+            return []
+        cfg = self.scenario.config.fault.overload
+        if part == "frontend":
+            return ["--active-decode-blocks-threshold", str(cfg.busy_threshold)]
+        return ["--num-gpu-blocks-override", str(cfg.kv_blocks), "--block-size", str(cfg.block_size)]
 
     def _env(self, replica: Replica) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DYN_")}
@@ -353,13 +413,17 @@ class LocalDeployment:
             XDG_CACHE_HOME=str(self.workdir / "home" / ".cache"),
             PYTHONUNBUFFERED="1",
         )
+        if self.local.planes == "etcd-nats" and replica.role not in planes.PLANES:
+            env.update(planes.dynamo_env({r.role: r.port for r in self.replica_list if r.role in planes.PLANES}))
         if replica.role != "frontend":
             env["DYN_SYSTEM_PORT"] = str(replica.port)
             env["DYN_SYSTEM_USE_ENDPOINT_HEALTH_STATUS"] = '["generate"]'
         return env
 
     async def _spawn(self, replica: Replica) -> None:
-        replica.port = free_port()
+        replica.port = replica.port if replica.role in planes.PLANES and replica.port else free_port()
+        if replica.role in planes.PLANES and not replica.aux_port:
+            replica.aux_port = free_port()  # a restarted etcd/NATS keeps its ports: clients know only those
         replica.cmd = self._command(replica)
         with replica.log_path.open("ab") as log:
             try:
@@ -414,6 +478,8 @@ class LocalDeployment:
         await self._notify()
 
     def _health_url(self, replica: Replica) -> str:
+        if replica.role in planes.PLANES:
+            return planes.health_url(replica.role, replica.port, replica.aux_port)
         path = "/live" if replica.role == "frontend" else "/health"
         return f"http://127.0.0.1:{replica.port}{path}"
 
