@@ -57,6 +57,9 @@ class Deployment(Replicas, Protocol):
     async def collect(self, tree: Path) -> None:
         """Logs (current and previous), metrics, replica specs/status histories, events."""
 
+    def role_dirs(self) -> dict[str, str]:
+        """The role of each service directory the deployment writes under the scenario tree."""
+
     async def teardown(self, timeout_s: float) -> None:
         """Remove everything and wait until it is gone."""
 

@@ -17,7 +17,16 @@ from typing import Literal, Protocol
 from runner.core.config import ChecksConfig, Thresholds
 from runner.faults.evidence import Evidence
 from runner.scenarios.catalog import CatalogEntry
-from runner.results.summary import CheckResult, FaultRecord, Stage, StageStatus, StallRouting, Verdict, WindowStats
+from runner.results.summary import (
+    CheckResult,
+    FaultRecord,
+    ServerCheckResult,
+    Stage,
+    StageStatus,
+    StallRouting,
+    Verdict,
+    WindowStats,
+)
 
 Topology = Literal["baseline", "redundant", "single_replica", "token_overflow"]
 
@@ -163,17 +172,18 @@ def _overflow_happened(
 
 def stage2_results(
     entry: CatalogEntry, checks: ChecksConfig, *, targets: int, analysis: AnalysisView, restarts: int = 0,
-    stall: StallRouting | None = None,
+    stall: StallRouting | None = None, server: Sequence[ServerCheckResult] = (),
 ) -> Stage:
-    """Do the results meet the bar of the scenario's topology?
+    """Do the results meet the bar of the scenario's topology, and do the server-side checks pass?
 
     Token overflow: a replica that crashed on the oversized prompts is a result (the
     deployment did not survive bad input), so the restart check lives here, not in stage 1."""
+    extra = [CheckResult(name=f"server check: {r.name}", status=r.verdict, detail=r.detail) for r in server]
     kind = topology(entry, targets)
     if kind == "token_overflow":
-        return _stage([*_overflow_recovered(analysis, checks), _no_restarts(restarts, "token overflow")])
+        return _stage([*_overflow_recovered(analysis, checks), _no_restarts(restarts, "token overflow"), *extra])
     if analysis.total.requests == 0:
-        return _stage([CheckResult(name="success rate", status="ERROR", detail="no request record to judge")])
+        return _stage([CheckResult(name="success rate", status="ERROR", detail="no request record to judge"), *extra])
     bar = thresholds(kind, checks)
     results = [_success_rate(analysis.total, bar.min_success_rate, kind)]
     if kind == "baseline":
@@ -182,7 +192,7 @@ def stage2_results(
         results.append(_service_recovery(analysis, bar.max_recovery_s))
     if stall is not None and kind == "redundant":
         results.append(_routed_around(stall))
-    return _stage(results)
+    return _stage([*results, *extra])
 
 
 def _routed_around(stall: StallRouting) -> CheckResult:
@@ -272,6 +282,7 @@ def judge(
     overflow_phases_present: bool | None = None,
     expected_limitation: str | None = None,
     stall: StallRouting | None = None,
+    server: Sequence[ServerCheckResult] = (),
 ) -> tuple[Stage, Stage, Verdict, list[str]]:
     """Both stages and the verdict. overflow_phases_present defaults to "the analysis has phases";
     expected_limitation defaults to the failure's known limitation."""
@@ -288,7 +299,8 @@ def judge(
         overflow_phases_present=overflow_phases_present,
         errors=errors,
     )
-    stage2 = stage2_results(entry, checks, targets=targets, analysis=analysis, restarts=restarts, stall=stall)
+    stage2 = stage2_results(entry, checks, targets=targets, analysis=analysis, restarts=restarts, stall=stall,
+                            server=server)
     outcome, reasons = verdict(stage1, stage2, expected_limitation or known_limitation(entry))
     return stage1, stage2, outcome, reasons
 

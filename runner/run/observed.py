@@ -29,4 +29,5 @@ class Observed:
     server: TreeView | None = None  # the frontends' request log lines, read from the collected tree
     migration_metric: int | None = None
     errors: list[str] = field(default_factory=list)
+    role_dirs: dict[str, str] = field(default_factory=dict)  # service directory of the tree -> role
 

@@ -97,6 +97,7 @@ async def _execute(scenario: Scenario, platform: Platform, tree: Path, ui: Progr
         observed.frontend_requests = await deployment.frontend_request_count()
         observed.restarts = deployment.restarts_observed()
         await deployment.collect(tree)
+        observed.role_dirs = deployment.role_dirs()
         observed.server = read_tree_logs(tree)
         observed.migration_metric = tree_counter_total(tree, FRONTEND_MIGRATIONS)
     except (PlatformError, UserError, MalformedExport, OSError) as exc:

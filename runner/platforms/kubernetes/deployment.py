@@ -241,6 +241,9 @@ class KubernetesDeployment:
             live = [p for uid, p in self.pods.items() if d.pod_name(p) == name and uid not in self.gone_ns]
         return live[-1] if live else None
 
+    def role_dirs(self) -> dict[str, str]:
+        return dict(self.component_roles)  # a pod's directory is its component's name (see _dir)
+
     def restarts_observed(self) -> int:
         with self.lock:
             restarts = sum(d.restart_count(p, d.main_container(p)) for p in self.pods.values())

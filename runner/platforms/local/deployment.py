@@ -219,6 +219,9 @@ class LocalDeployment:
             return None
         return int(sum(self._frontend_counts.values()))
 
+    def role_dirs(self) -> dict[str, str]:
+        return {directory: role for role, directory in SERVICE_DIR.items()}
+
     def restarts_observed(self) -> int:
         return sum(r.restarts for r in self.replica_list) + sum(1 for r in self.replica_list if r.replaces)
 
