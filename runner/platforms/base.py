@@ -46,6 +46,9 @@ class Deployment(Replicas, Protocol):
 
     async def stop_observing(self) -> None: ...
 
+    async def scrape_now(self) -> None:
+        """One more metrics scrape of every live replica now, beside the 1 Hz ones."""
+
     # the fault primitives (snapshot, signal, delete, await_replacement, process_states): faults.base.Replicas
 
     def restarts_observed(self) -> int:

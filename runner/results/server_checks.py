@@ -35,7 +35,8 @@ from runner.core.check_specs import (
 from runner.results.frontend_log import line_fields, parse_time_ns
 from runner.results.summary import ServerCheckResult
 
-__all__ = ["CheckInputs", "Sample", "ServerCheck", "Source", "evaluate", "evaluate_all", "read_sources", "series"]
+__all__ = ["CheckInputs", "Sample", "ServerCheck", "Source", "evaluate", "evaluate_all", "pending_until", "read_sources",
+           "series"]
 
 Window = tuple[int, int] | None
 
@@ -175,17 +176,36 @@ def _anchor(spec: InflightDrains, inputs: CheckInputs) -> tuple[int | None, str]
     return inputs.fault_end_ns, inputs.fault_end_reason
 
 
-def _drains(metric: str, word: str) -> Callable[[InflightDrains, CheckInputs, Window], Judgement]:
-    def judge(spec: InflightDrains, inputs: CheckInputs, window: Window) -> Judgement:
-        anchor, missing = _anchor(spec, inputs)
-        if anchor is None:
-            return "ERROR", f"no anchor: {missing}", None, spec.within_s
-        frontends = [m for m in inputs.metrics if m.role == "frontend"]
-        if not frontends:
-            return "ERROR", "no frontend metrics.log was collected", None, spec.within_s
-        outcomes = [_drain(_in_window(series(m.text, metric), window), anchor, spec.within_s) for m in frontends]
-        return _drain_verdict(list(zip((m.name for m in frontends), outcomes)), spec, word, metric)
-    return judge
+DRAIN_METRICS = {InflightDrains: (FRONTEND_INFLIGHT, "in-flight"), QueueDrains: (FRONTEND_QUEUED, "queued")}
+
+
+def _drains(spec: InflightDrains, inputs: CheckInputs, window: Window) -> Judgement:
+    metric, word = DRAIN_METRICS[type(spec)]
+    anchor, missing = _anchor(spec, inputs)
+    if anchor is None:
+        return "ERROR", f"no anchor: {missing}", None, spec.within_s
+    frontends = [m for m in inputs.metrics if m.role == "frontend"]
+    if not frontends:
+        return "ERROR", "no frontend metrics.log was collected", None, spec.within_s
+    outcomes = [(m.name, _drain(_in_window(series(m.text, metric), window), anchor, spec.within_s)) for m in frontends]
+    return _drain_verdict(outcomes, spec, word, metric)
+
+
+def pending_until(specs: Sequence[ServerCheck], inputs: CheckInputs) -> int | None:
+    """While the deployment is still observed: until when more scrapes could decide a drain check (its anchor
+    plus its bound), or None when every drain check is decided (0 seen, or the bound passed)."""
+    until = None
+    for spec in specs:
+        if type(spec) not in DRAIN_METRICS or (anchor := _anchor(spec, inputs)[0]) is None:
+            continue
+        metric = DRAIN_METRICS[type(spec)][0]
+        outcomes = [_drain(series(m.text, metric), anchor, spec.within_s) for m in inputs.metrics
+                    if m.role == "frontend"]
+        waiting = any(d.status == "unobserved" and d.seconds is not None for d in outcomes)
+        none_after = bool(outcomes) and not any(d.status in ("drained", "late", "stuck") for d in outcomes)
+        if waiting or none_after:
+            until = max(until or 0, anchor + int(spec.within_s * 1e9))
+    return until
 
 
 def _in_window(samples: list[Sample], window: Window) -> list[Sample]:
@@ -318,8 +338,8 @@ def _line_time(line: str) -> int | None:
 
 
 _JUDGES: dict[type, Callable[..., Judgement]] = {
-    InflightDrains: _drains(FRONTEND_INFLIGHT, "in-flight"),
-    QueueDrains: _drains(FRONTEND_QUEUED, "queued"),
+    InflightDrains: _drains,
+    QueueDrains: _drains,
     MigrationCounter: _migration_counter,
     WorkerMetricMax: _worker_metric_max,
     LogCount: _log_count,
@@ -330,15 +350,14 @@ _JUDGES: dict[type, Callable[..., Judgement]] = {
 # --- the thin reader -------------------------------------------------------------------------
 
 
-def read_sources(tree: Path, role_dirs: dict[str, str]) -> tuple[list[Source], list[Source]]:
+def read_sources(tree: Path, role_dirs: dict[str, str], with_logs: bool = True) -> tuple[list[Source], list[Source]]:
     """(metrics, logs) of a scenario tree: `<dir>/<replica>.metrics.log` and the other `<dir>/*.log`
-    of every service directory named in role_dirs ({directory: role})."""
+    of every service directory named in role_dirs ({directory: role}); no logs when with_logs is False."""
     metrics, logs = [], []
     for directory, role in sorted(role_dirs.items()):
         for path in sorted((Path(tree) / directory).glob("*.log")):
-            text = path.read_text(errors="replace")
             if path.name.endswith(METRICS_SUFFIX):
-                metrics.append(Source(role, path.name.removesuffix(METRICS_SUFFIX), text))
-            else:
-                logs.append(Source(role, path.name.removesuffix(".log"), text))
+                metrics.append(Source(role, path.name.removesuffix(METRICS_SUFFIX), path.read_text(errors="replace")))
+            elif with_logs:
+                logs.append(Source(role, path.name.removesuffix(".log"), path.read_text(errors="replace")))
     return metrics, logs

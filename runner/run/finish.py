@@ -14,7 +14,6 @@ from runner.results.analysis import analyze, analyze_phases, in_flight, probe_re
 from runner.results.checks import judge
 from runner.results.observe import iso_from_ns
 from runner.results.records import Record
-from runner.results.server_checks import CheckInputs, evaluate_all, read_sources
 from runner.results.request_join import (
     FrontendFault,
     Join,
@@ -26,9 +25,10 @@ from runner.results.request_join import (
     replica_traffic,
     stall_routing,
 )
-from runner.results.summary import CrossCheck, LoadInfo, ScenarioSummary, ServerCheckResult, StallRouting, Timings
+from runner.results.summary import CrossCheck, LoadInfo, ScenarioSummary, StallRouting, Timings
 from runner.run.files import write_json
 from runner.run.observed import Observed
+from runner.run.server_step import judge_server_checks
 from runner.scenarios.plan import Scenario
 
 log = logging.getLogger("runner")
@@ -49,7 +49,7 @@ def finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: 
     timings.infrastructure_recovery_s, timings.infrastructure_recovery_reason = _infra_recovery(observed)
     _probe_timings(timings, observed.probe_records, fault_ns, k)
     stall = _stall_routing(observed, joined)
-    server = _server_checks(scenario, observed, tree)
+    server = judge_server_checks(scenario, observed, tree)
     stage1, stage2, verdict, reasons = judge(
         entry=entry, checks=cfg.checks, targets=cfg.fault.targets, analysis=result, fault=observed.fault,
         evidence=observed.evidence, restarts=observed.restarts, errors=observed.errors, stall=stall, server=server,
@@ -85,29 +85,6 @@ def finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: 
     })
     log.info("Verdict %s%s", verdict, (": " + "; ".join(reasons)) if reasons else "")
     return summary
-
-
-def _server_checks(scenario: Scenario, observed: Observed, tree: Path) -> list[ServerCheckResult]:
-    """checks.server judged from the tree's metrics scrapes and service logs."""
-    metrics, logs = read_sources(tree, observed.role_dirs)
-    ends = [r.end_ns for r in (*observed.records, *observed.probe_records)]
-    fault_end, reason = _fault_end(observed)
-    inputs = CheckInputs(metrics=metrics, logs=logs, load_end_ns=max(ends, default=None), fault_end_ns=fault_end,
-                         fault_end_reason=reason)
-    return evaluate_all(scenario.config.checks.server, inputs)
-
-
-def _fault_end(observed: Observed) -> tuple[int | None, str]:
-    """When the fault was over: the faulted replicas ready again (a stall's restore sets ready_ns at SIGCONT)."""
-    fault = observed.fault
-    if fault is None or fault.injected_ns is None or fault.kind in ("none", "client"):
-        return None, "no replica was faulted"
-    if not observed.evidence:
-        return None, "no fault evidence was recorded"
-    ends = [e.ready_ns for e in observed.evidence]
-    if None in ends:
-        return None, "a faulted replica was not running again within the verify timeout"
-    return max(ends), ""
 
 
 def _probe_timings(timings: Timings, probes: list[Record], fault_ns: int | None, k: int) -> None:

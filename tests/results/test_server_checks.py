@@ -9,7 +9,16 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from runner.core.check_specs import ServerCheck
-from runner.results.server_checks import CheckInputs, Sample, Source, counter_increase, evaluate, read_sources, series
+from runner.results.server_checks import (
+    CheckInputs,
+    Sample,
+    Source,
+    counter_increase,
+    evaluate,
+    pending_until,
+    read_sources,
+    series,
+)
 
 S = 1_000_000_000
 T0 = 1_796_000_000 * S  # the first scrape
@@ -166,6 +175,21 @@ def test_a_window_limits_the_scrapes_a_drain_sees():
     window = (T0 + int(2.5 * S), T0 + 6 * S)
     step = evaluate(spec(kind="inflight_drains", within_s=1), inputs({"fe": text}, load_end_s=3), window=window)
     assert step.verdict == "FAIL" and "still 3" in step.detail
+
+
+def test_pending_until_says_how_long_more_scrapes_could_decide_a_drain():
+    drains = [spec(kind="inflight_drains", within_s=10), spec(kind="queue_drains", within_s=20),
+              spec(kind="no_panics")]
+    bound = T0 + 13 * S  # the load ended at +3 s; in-flight's bound is 10 s later
+    assert pending_until(drains[:1], inputs({"fe": gauges([2, 2, 2, 2, 3])}, load_end_s=3)) == bound
+    assert pending_until(drains[:1], inputs({"fe": gauges([2, 2, 2])}, load_end_s=3)) == bound  # no scrape after yet
+    assert pending_until(drains[:1], inputs({"fe": gauges([2, 2, 2, 2, 0])}, load_end_s=3)) is None  # drained
+    assert pending_until(drains[:1], inputs({"fe": gauges([2] * 15)}, load_end_s=3)) is None  # stuck past its bound
+    both = "".join(frontend(i, inflight=0, queued=q) for i, q in enumerate((0, 0, 0, 1, 1)))
+    assert pending_until(drains, inputs({"fe": both}, load_end_s=3)) == T0 + 23 * S  # the queue is still waited for
+    assert pending_until(drains[2:], inputs({"fe": gauges([2, 2, 2, 2, 3])}, load_end_s=3)) is None
+    assert pending_until(drains, inputs({}, load_end_s=3)) is None  # nothing to wait for
+    assert pending_until(drains, inputs({"fe": gauges([3])}, load_end_s=None)) is None
 
 
 # --- migration_counter ----------------------------------------------------------------------

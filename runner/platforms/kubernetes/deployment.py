@@ -347,6 +347,9 @@ class KubernetesDeployment:
             await self._scrape_all()
             await asyncio.sleep(max(0.0, self.k8s.metrics_interval_s - (time.monotonic() - started)))
 
+    async def scrape_now(self) -> None:
+        await self._scrape_all()
+
     async def _scrape_all(self) -> None:
         pods = [p for p in self._live() if (p.get("status") or {}).get("phase") == "Running"]
         await asyncio.gather(*(self._scrape(p) for p in pods), return_exceptions=True)

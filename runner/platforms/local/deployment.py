@@ -494,6 +494,9 @@ class LocalDeployment:
             await self._scrape_all()
             await asyncio.sleep(1.0)
 
+    async def scrape_now(self) -> None:
+        await self._scrape_all()
+
     async def _scrape_all(self) -> None:
         live = [r for r in self.replica_list if r.proc and r.proc.returncode is None and r.ready_ns]
         await asyncio.gather(*(self._scrape(r) for r in live), return_exceptions=True)

@@ -1,0 +1,67 @@
+"""The scenario's side of the server-side checks (checks.server): their inputs from the tree and what was
+observed, the wait for the drain checks after the load, and the judgement in finish."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+
+from runner.platforms.base import Deployment
+from runner.results.server_checks import CheckInputs, evaluate_all, pending_until, read_sources
+from runner.results.summary import ServerCheckResult
+from runner.run.observed import Observed
+from runner.run.ui import ProgressUI
+from runner.scenarios.plan import Scenario
+
+log = logging.getLogger("runner")
+
+DRAIN_POLL_S = 0.5
+DRAIN_KINDS = ("inflight_drains", "queue_drains")
+SCRAPE_PERIOD_S = 1.0  # one more scrape period past a bound, for the scrape that shows it
+
+
+def check_inputs(tree: Path, observed: Observed, with_logs: bool = True) -> CheckInputs:
+    metrics, logs = read_sources(tree, observed.role_dirs, with_logs)
+    ends = [r.end_ns for r in (*observed.records, *observed.probe_records)]
+    fault_end, reason = fault_end_ns(observed)
+    return CheckInputs(metrics=metrics, logs=logs, load_end_ns=max(ends, default=None), fault_end_ns=fault_end,
+                       fault_end_reason=reason)
+
+
+def fault_end_ns(observed: Observed) -> tuple[int | None, str]:
+    """When the fault was over: the faulted replicas ready again (a stall's restore sets ready_ns at SIGCONT)."""
+    fault = observed.fault
+    if fault is None or fault.injected_ns is None or fault.kind in ("none", "client"):
+        return None, "no replica was faulted"
+    if not observed.evidence:
+        return None, "no fault evidence was recorded"
+    ends = [e.ready_ns for e in observed.evidence]
+    if None in ends:
+        return None, "a faulted replica was not running again within the verify timeout"
+    return max(ends), ""
+
+
+async def await_drains(scenario: Scenario, deployment: Deployment, tree: Path, observed: Observed,
+                       ui: ProgressUI) -> None:
+    """Keep observing after the load until every drain check is decided: 0 scraped, or its bound passed.
+    A scrape right away decides a healthy deployment's at once; the 1 Hz scrapes go on meanwhile."""
+    specs = scenario.config.checks.server
+    if not any(spec.kind in DRAIN_KINDS for spec in specs):
+        return
+    await deployment.scrape_now()
+    announced = False
+    while (until := pending_until(specs, check_inputs(tree, observed, with_logs=False))) is not None:
+        if time.time_ns() > until + int(SCRAPE_PERIOD_S * 1e9):
+            return
+        if not announced:
+            ui.phase("waiting for the frontend's in-flight and queued requests to drain")
+            log.info("Waiting up to %.1f s for the drain checks", (until - time.time_ns()) / 1e9 + SCRAPE_PERIOD_S)
+            announced = True
+        await asyncio.sleep(DRAIN_POLL_S)
+
+
+def judge_server_checks(scenario: Scenario, observed: Observed, tree: Path) -> list[ServerCheckResult]:
+    """checks.server judged from the tree's metrics scrapes and service logs."""
+    return evaluate_all(scenario.config.checks.server, check_inputs(tree, observed))
