@@ -201,9 +201,10 @@ def pending_until(specs: Sequence[ServerCheck], inputs: CheckInputs) -> int | No
         metric = DRAIN_METRICS[type(spec)][0]
         outcomes = [_drain(series(m.text, metric), anchor, spec.within_s) for m in inputs.metrics
                     if m.role == "frontend"]
-        waiting = any(d.status == "unobserved" and d.seconds is not None for d in outcomes)
-        none_after = bool(outcomes) and not any(d.status in ("drained", "late", "stuck") for d in outcomes)
-        if waiting or none_after:
+        decided = any(d.status in ("drained", "late", "stuck") for d in outcomes)
+        waiting = any(d.status == "unobserved" and d.seconds is not None for d in outcomes)  # not 0 yet
+        none_after = any(d.status == "unobserved" and d.seconds is None for d in outcomes)  # no scrape after yet
+        if waiting or (none_after and not decided):
             until = max(until or 0, anchor + int(spec.within_s * 1e9))
     return until
 
@@ -350,14 +351,14 @@ _JUDGES: dict[type, Callable[..., Judgement]] = {
 # --- the thin reader -------------------------------------------------------------------------
 
 
-def read_sources(tree: Path, role_dirs: dict[str, str], with_logs: bool = True) -> tuple[list[Source], list[Source]]:
+def read_sources(tree: Path, role_dirs: dict[str, str]) -> tuple[list[Source], list[Source]]:
     """(metrics, logs) of a scenario tree: `<dir>/<replica>.metrics.log` and the other `<dir>/*.log`
-    of every service directory named in role_dirs ({directory: role}); no logs when with_logs is False."""
+    of every service directory named in role_dirs ({directory: role})."""
     metrics, logs = [], []
     for directory, role in sorted(role_dirs.items()):
         for path in sorted((Path(tree) / directory).glob("*.log")):
             if path.name.endswith(METRICS_SUFFIX):
                 metrics.append(Source(role, path.name.removesuffix(METRICS_SUFFIX), path.read_text(errors="replace")))
-            elif with_logs:
+            else:
                 logs.append(Source(role, path.name.removesuffix(".log"), path.read_text(errors="replace")))
     return metrics, logs

@@ -189,6 +189,7 @@ def test_pending_until_says_how_long_more_scrapes_could_decide_a_drain():
     assert pending_until(drains, inputs({"fe": both}, load_end_s=3)) == T0 + 23 * S  # the queue is still waited for
     assert pending_until(drains[2:], inputs({"fe": gauges([2, 2, 2, 2, 3])}, load_end_s=3)) is None
     assert pending_until(drains, inputs({}, load_end_s=3)) is None  # nothing to wait for
+    assert pending_until(drains[:1], inputs({"fe": gauges([None] * 5)}, load_end_s=3)) is None  # not exported
     assert pending_until(drains, inputs({"fe": gauges([3])}, load_end_s=None)) is None
 
 
