@@ -209,7 +209,7 @@ def _server_check_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
     if not summary.server_checks:
         return []
     return [("=== Server Checks ===", ""),
-            *((f"{c.name}", f"{c.verdict}: {c.detail}") for c in summary.server_checks)]
+            *((c.name, f"{c.verdict}: {c.detail}") for c in summary.server_checks)]
 
 
 def _validation_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:

@@ -248,10 +248,10 @@ def _drain_verdict(outcomes: list[tuple[str, _Drain]], spec: InflightDrains, wor
             return "FAIL", f"{word} still {d.value:g} at +{d.seconds:.1f} s {when} on {name}{peak}", d.seconds, \
                 spec.within_s
     drained = [(name, d) for name, d in outcomes if d.status == "drained"]
-    unseen = [name for name, d in outcomes if d.status == "unobserved" and d.seconds is not None]
+    unseen = [(name, d) for name, d in outcomes if d.status == "unobserved" and d.seconds is not None]
     if unseen:
-        last = next(d for name, d in outcomes if name == unseen[0])
-        return "ERROR", (f"{word} still {last.value:g} on {unseen[0]} at its last scrape, +{last.seconds:.1f} s "
+        name, last = unseen[0]
+        return "ERROR", (f"{word} still {last.value:g} on {name} at its last scrape, +{last.seconds:.1f} s "
                          f"{when}: observation ended before the bound{peak}"), None, spec.within_s
     if not drained:
         absent = all(d.status == "absent" for _, d in outcomes)
