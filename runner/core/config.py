@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 from runner.core.timeline import Timeline
+from runner.core.check_specs import DEFAULT_SERVER_CHECKS, ServerCheck
 
 Platform = Literal["local", "kubernetes"]
 ClientKind = Literal["aiperf", "legacy"]
@@ -163,6 +164,13 @@ class ChecksConfig(Strict):
     )
     overflow_min_rejected: float = Field(0.9, ge=0, le=1, description="Token overflow: share of oversized prompts rejected.")
     overflow_recovery_min_success: float = Field(0.9, ge=0, le=1, description="Token overflow: success rate afterwards.")
+    server: list[ServerCheck] = Field(
+        default_factory=lambda: list(DEFAULT_SERVER_CHECKS),
+        description="Server-side checks judged from the collected metrics scrapes and service logs, each a mapping "
+        "with a kind: inflight_drains, queue_drains (within_s, after: load_end|fault_end), migration_counter (min, "
+        "max), worker_metric_max (metric, max, roles), log_count (pattern, max, roles), no_panics (roles). A FAIL "
+        "fails stage 2. Set the list in the config file; the flag takes one JSON object per check.",
+    )
 
 
 class DeploymentConfig(Strict):
@@ -333,7 +341,8 @@ class RunConfig(Strict):
     )
     load: LoadConfig = Field(LoadConfig(), description="Client load (aiperf or the legacy client).")
     fault: FaultConfig = Field(FaultConfig(), description="Fault injection.")
-    checks: ChecksConfig = Field(ChecksConfig(), description="Pass/fail thresholds by topology.")
+    checks: ChecksConfig = Field(
+        ChecksConfig(), description="Pass/fail thresholds by topology, and the server-side checks (checks.server).")
     probe: ProbeConfig = Field(
         ProbeConfig(),
         description="An optional stream of tiny requests (1 output token) beside the load: it resolves service "

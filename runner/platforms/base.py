@@ -46,6 +46,9 @@ class Deployment(Replicas, Protocol):
 
     async def stop_observing(self) -> None: ...
 
+    async def scrape_now(self) -> None:
+        """One more metrics scrape of every live replica now, beside the 1 Hz ones."""
+
     # the fault primitives (snapshot, signal, delete, await_replacement, process_states): faults.base.Replicas
 
     def restarts_observed(self) -> int:
@@ -56,6 +59,9 @@ class Deployment(Replicas, Protocol):
 
     async def collect(self, tree: Path) -> None:
         """Logs (current and previous), metrics, replica specs/status histories, events."""
+
+    def role_dirs(self) -> dict[str, str]:
+        """The role of each service directory the deployment writes under the scenario tree."""
 
     async def teardown(self, timeout_s: float) -> None:
         """Remove everything and wait until it is gone."""

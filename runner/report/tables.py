@@ -67,6 +67,7 @@ def scenario_table(summary: ScenarioSummary) -> str:
         + _throughput_rows(summary)
         + _frontend_rows(summary)
         + _phase_rows(summary)
+        + _server_check_rows(summary)
         + _validation_rows(summary)
     )
     table = tabulate(rows, headers=("Metric", "Value"), maxcolwidths=[None, VALUE_COLUMN_WIDTH], **TABLE_FORMAT)
@@ -238,6 +239,13 @@ def _phase_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
     for name, stats in _ordered_phases(summary.phases):
         rows.append((f"{name.capitalize()} Phase", f"{_counts(stats)}, {_rate(stats.success_rate, 'no attempt')} ok"))
     return rows
+
+
+def _server_check_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:
+    if not summary.server_checks:
+        return []
+    return [("=== Server Checks ===", ""),
+            *((c.name, f"{c.verdict}: {c.detail}") for c in summary.server_checks)]
 
 
 def _validation_rows(summary: ScenarioSummary) -> list[tuple[str, str]]:

@@ -25,6 +25,7 @@ from runner.results.summary import (
     OverloadResult,
     PartitionResult,
     Rollout,
+    ServerCheckResult,
     Stage,
     StageStatus,
     StallRouting,
@@ -182,23 +183,26 @@ def stage2_results(
     entry: CatalogEntry, checks: ChecksConfig, *, targets: int, analysis: AnalysisView, restarts: int = 0,
     stall: StallRouting | None = None, rollout: Rollout | None = None, partition: PartitionResult | None = None,
     overload: OverloadResult | None = None, cancel_storm: CancelStormResult | None = None,
+    server: Sequence[ServerCheckResult] = (),
 ) -> Stage:
-    """Do the results meet the bar of the scenario's topology?
+    """Do the results meet the bar of the scenario's topology, and do the server-side checks pass?
 
     Token overflow: a replica that crashed on the oversized prompts is a result (the
     deployment did not survive bad input), so the restart check lives here, not in stage 1.
-    Overload and cancel storm have their own checks (runner.results.load_faults_checks)."""
+    Overload and cancel storm have their own checks (runner.results.load_faults_checks); the server-side
+    checks (runner.results.server_checks) join every topology's."""
+    extra = [CheckResult(name=f"server check: {r.name}", status=r.verdict, detail=r.detail) for r in server]
     kind = topology(entry, targets)
     if kind == "token_overflow":
-        return _stage([*_overflow_recovered(analysis, checks), _no_restarts(restarts, "token overflow")])
+        return _stage([*_overflow_recovered(analysis, checks), _no_restarts(restarts, "token overflow"), *extra])
     if kind == "overload":
-        return _stage([*overload_checks(overload), _no_restarts(restarts, "the overload")])
+        return _stage([*overload_checks(overload), _no_restarts(restarts, "the overload"), *extra])
     if kind == "cancel_storm":
         rate = _success_rate(analysis.total, checks.redundant.min_success_rate, kind) if analysis.total.requests else None
         return _stage([r for r in (*cancel_storm_checks(cancel_storm), _no_restarts(restarts, "the cancel storm"), rate)
-                       if r is not None])
+                       if r is not None] + extra)
     if analysis.total.requests == 0:
-        return _stage([CheckResult(name="success rate", status="ERROR", detail="no request record to judge")])
+        return _stage([CheckResult(name="success rate", status="ERROR", detail="no request record to judge"), *extra])
     bar = thresholds(kind, checks)
     results = [_success_rate(analysis.total, bar.min_success_rate, kind)]
     if kind == "baseline":
@@ -211,7 +215,7 @@ def stage2_results(
         results.append(_routed_around(partition, "cut"))
     if rollout is not None and kind == "redundant":
         results.append(_always_routable(rollout))
-    return _stage(results)
+    return _stage([*results, *extra])
 
 
 def _always_routable(rollout: Rollout) -> CheckResult:
@@ -313,6 +317,7 @@ def judge(
     partition: PartitionResult | None = None,
     overload: OverloadResult | None = None,
     cancel_storm: CancelStormResult | None = None,
+    server: Sequence[ServerCheckResult] = (),
 ) -> tuple[Stage, Stage, Verdict, list[str]]:
     """Both stages and the verdict. overflow_phases_present defaults to "the analysis has phases";
     expected_limitation defaults to the failure's known limitation; a timeline's steps add their own
@@ -331,7 +336,8 @@ def judge(
         errors=errors,
     )
     stage2 = stage2_results(entry, checks, targets=targets, analysis=analysis, restarts=restarts, stall=stall,
-                            rollout=rollout, partition=partition, overload=overload, cancel_storm=cancel_storm)
+                            rollout=rollout, partition=partition, overload=overload, cancel_storm=cancel_storm,
+                            server=server)
     if steps_happened:
         stage1 = _stage([*stage1.checks, *steps_happened])
     if step_checks:

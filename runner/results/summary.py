@@ -81,6 +81,18 @@ class CheckResult(Model):
     detail: str = ""
 
 
+class ServerCheckResult(Model):
+    """One server-side check (checks.server), judged from the collected metrics scrapes and service logs."""
+
+    name: str
+    kind: str = Field(description="inflight_drains, queue_drains, migration_counter, worker_metric_max, log_count, "
+                      "no_panics.")
+    verdict: Literal["PASS", "FAIL", "ERROR"] = Field(description="ERROR: the data it needs was not collected.")
+    detail: str = ""
+    value: float | None = Field(None, description="What was measured: seconds to drain, a count, a peak value.")
+    bound: float | None = Field(None, description="The bound it was held to (null: none).")
+
+
 class Stage(Model):
     status: StageStatus
     checks: list[CheckResult] = Field(default_factory=list)
@@ -348,6 +360,9 @@ class ScenarioSummary(Model):
     outage: OutageResult | None = None
     in_flight: InFlight | None = Field(None, description="Attempts in flight at the fault and how they ended "
                                        "(schema 1.2).")
+    server_checks: list[ServerCheckResult] | None = Field(
+        None, description="The server-side checks (checks.server) and their verdicts (schema 1.3); their FAILs and "
+        "ERRORs are also stage-2 checks.")
     stage1: Stage = Stage(status="SKIPPED")
     stage2: Stage = Stage(status="SKIPPED")
 

@@ -40,6 +40,7 @@ from runner.results.summary import (
 )
 from runner.run.files import write_json
 from runner.run.observed import Observed
+from runner.run.server_step import judge_server_checks
 from runner.scenarios.plan import Scenario
 
 log = logging.getLogger("runner")
@@ -66,10 +67,11 @@ def finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: 
     overload = (overload_result(observed.evidence, observed.records, cfg.fault.overload.recovery_s)
                 if entry.fault_kind == "overload" and observed.evidence else None)
     storm = cancel_storm_result(observed.evidence) if entry.fault_kind == "cancel_storm" and observed.evidence else None
+    server = judge_server_checks(scenario, observed, tree)
     stage1, stage2, verdict, reasons = judge(
         entry=entry, checks=cfg.checks, targets=cfg.fault.targets, analysis=result, fault=observed.fault,
         evidence=observed.evidence, restarts=observed.restarts, errors=observed.errors, stall=stall, rollout=rollout,
-        partition=partition, overload=overload, cancel_storm=storm,
+        partition=partition, overload=overload, cancel_storm=storm, server=server,
         steps_happened=step_happened(steps) if scenario.from_file else (),
         step_checks=[c for s in steps for c in s.checks],
     )
@@ -84,7 +86,7 @@ def finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: 
                       streaming=load.streaming, input_tokens=load.input_tokens, output_tokens=load.output_tokens),
         timings=timings, fault=observed.fault, total=result.total, before=result.before, after=result.after,
         after_recovery=result.after_recovery, phases=result.phases, cross_check=_cross_check(observed, joined),
-        stage1=stage1, stage2=stage2,
+        server_checks=server, stage1=stage1, stage2=stage2,
     )
     if observed.probe_records:
         summary.probe = window(observed.probe_records)

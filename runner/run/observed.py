@@ -45,4 +45,5 @@ class Observed:
     migration_metric: int | None = None
     errors: list[str] = field(default_factory=list)
     steps: list[StepRecord] = field(default_factory=list)
+    role_dirs: dict[str, str] = field(default_factory=dict)  # service directory of the tree -> role
 

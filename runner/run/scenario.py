@@ -35,6 +35,7 @@ from runner.run.loads import (
 )
 from runner.run.observed import Observed
 from runner.run.timeline import TimelineRun
+from runner.run.server_step import await_drains
 from runner.run.ui import ProgressUI
 from runner.scenarios.plan import Scenario
 
@@ -77,6 +78,7 @@ async def _execute(scenario: Scenario, platform: Platform, tree: Path, ui: Progr
         ui.phase("deploying")
         log.info("Starting deployment %s", scenario.entry.deployment_name)
         deployment = await platform.deploy(scenario, tree)
+        observed.role_dirs = deployment.role_dirs()
         if not scenario.is_overflow:
             load = await loads.take_mine(deployment)
             if load is not None:
@@ -92,6 +94,7 @@ async def _execute(scenario: Scenario, platform: Platform, tree: Path, ui: Progr
             await _overflow_phases(scenario, deployment, tree, ui, observed)
         else:
             await _load_with_fault(scenario, deployment, load, ui, observed, loads.after)
+        await await_drains(scenario, deployment, tree, observed, ui)
         ui.phase("collecting")
         await deployment.stop_observing()
         observed.frontend_requests = await deployment.frontend_request_count()

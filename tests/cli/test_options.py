@@ -80,6 +80,18 @@ def test_lists_dicts_and_json_values():
     assert config.kubernetes.worker_resources == {"limits": {"memory": "4Gi"}}
 
 
+def test_server_checks_come_from_the_config_file_or_one_json_flag_each(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("checks:\n  server:\n    - kind: queue_drains\n      within_s: 5\n"
+                    "    - {kind: log_count, pattern: 'out of memory', max: 1}\n")
+    config = run_config(["--config", str(path)])
+    assert [(c.kind, getattr(c, "within_s", None)) for c in config.checks.server] == [
+        ("queue_drains", 5.0), ("log_count", None)]
+    assert config.checks.redundant == RunConfig().checks.redundant  # the rest of checks keeps its defaults
+    flagged = run_config(["--config", str(path), "--checks.server", '{"kind": "no_panics", "roles": ["decode"]}'])
+    assert [(c.kind, c.roles) for c in flagged.checks.server] == [("no_panics", ["decode"])]
+
+
 def test_a_flag_overrides_the_config_file_and_a_flag_not_given_does_not(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("load:\n  clients: 9\n  streaming: true\n")
@@ -142,6 +154,8 @@ def test_each_alias_sets_its_field_and_nothing_else(args, dotted, expected):
     (["--kubernetes.node-selector", "pool"], "'pool' is not KEY=VALUE"),
     (["--kubernetes.namespace", "Bad_NS"], "kubernetes.namespace: String should match pattern"),
     (["--fault.inject_after_s", "-1"], "fault.inject_after_s: Input should be greater than or equal to 0"),
+    (["--checks.server", '{"kind": "log_count", "pattern": "("}'], "checks.server.0.log_count.pattern: Value error, "
+     "not a regular expression"),
 ])
 def test_a_bad_value_is_one_line_and_exit_code_2(args, fragment):
     result = cli("run", *args)

@@ -74,3 +74,20 @@ def test_the_description_check_sees_nested_fields():
         inner: Inner = Field(Inner(), description="described")
 
     assert undescribed_fields(Outer) == ["inner.bare"]
+
+
+def test_server_checks_default_to_no_panics_and_inflight_drains_within_30_s():
+    kinds = [(c.kind, getattr(c, "within_s", None)) for c in RunConfig().checks.server]
+    assert kinds == [("no_panics", None), ("inflight_drains", 30.0)]
+
+
+def test_server_checks_are_a_discriminated_union_on_kind():
+    config = RunConfig.model_validate({"checks": {"server": [
+        {"kind": "worker_metric_max", "metric": "vllm:kv_cache_usage_perc", "max": 0.95},
+        {"kind": "migration_counter", "max": 0}]}})
+    assert [type(c).__name__ for c in config.checks.server] == ["WorkerMetricMax", "MigrationCounter"]
+    assert config.checks.server[0].roles == ["decode", "prefill"]
+    with pytest.raises(ValidationError, match="does not match any of the expected tags"):
+        RunConfig.model_validate({"checks": {"server": [{"kind": "nope"}]}})
+    with pytest.raises(ValidationError, match="Extra inputs"):
+        RunConfig.model_validate({"checks": {"server": [{"kind": "no_panics", "max": 3}]}})

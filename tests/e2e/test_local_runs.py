@@ -297,3 +297,35 @@ def test_an_unwritable_store_with_best_effort_runs_anyway_and_the_exports_are_in
     jsonschema.validate(report, schema)
     assert report["rows"][0]["success_before"] == s["total"]["successes"] > 0
     assert 'href="../_trend/trend.html"' in (run.run_dir / "report.html").read_text()
+
+
+SERVER_CHECKS = """\
+checks:
+  server:
+    - kind: no_panics
+    - kind: inflight_drains
+      within_s: 30
+    - kind: worker_metric_max
+      metric: "vllm:kv_cache_usage_perc"
+      max: 0.95
+    - kind: log_count
+      name: no request completed
+      pattern: '"message":"request completed"'
+      roles: [frontend]
+"""
+
+
+def test_server_checks_from_a_config_file_judge_the_collected_tree(run_local, tmp_path):
+    name = "mocker-agg-tp-1-dp-1-none"
+    (tmp_path / "checks.yaml").write_text(SERVER_CHECKS)
+    run = run_local(name, extra=["--client", "legacy", "--config", str(tmp_path / "checks.yaml")])
+    assert run.proc.returncode == 1, _explain(run)  # the log_count bound of 0 cannot hold: every request completes
+    s = run.summary(name)
+    checks = {c["name"]: c for c in s["server_checks"]}
+    assert [c["verdict"] for c in checks.values()] == ["PASS", "PASS", "PASS", "FAIL"], checks
+    assert checks["inflight_drains"]["value"] < 30 and "in-flight 0 at +" in checks["inflight_drains"]["detail"]
+    assert 0 < checks["worker_metric_max vllm:kv_cache_usage_perc"]["value"] <= 0.95
+    assert checks["no request completed"]["value"] >= 3 * 16
+    assert s["verdict"] == "FAIL" and s["stage1"]["status"] == "PASS"
+    assert len(s["reasons"]) == 1 and s["reasons"][0].startswith("stage 2: server check: no request completed: ")
+    assert "no request completed" in run.proc.stdout  # the per-test table's Server Checks rows

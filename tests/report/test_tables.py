@@ -234,3 +234,19 @@ def test_scenario_table_shows_what_was_in_flight_at_the_fault():
     assert "In Flight at Fault" not in metric_values(scenario_table(summary))
     summary.in_flight = InFlight(requests=3, completed=2, failed=1)
     assert metric_values(scenario_table(summary))["In Flight at Fault"] == "3 (2 completed, 1 failed)"
+
+
+def test_scenario_table_has_a_row_per_server_check():
+    from runner.results.summary import ServerCheckResult
+
+    summary = worker_kill()
+    assert "=== Server Checks ===" not in metric_values(scenario_table(summary))
+    summary.server_checks = [
+        ServerCheckResult(name="no_panics", kind="no_panics", verdict="PASS", detail="0 line(s) matching"),
+        ServerCheckResult(name="inflight_drains", kind="inflight_drains", verdict="FAIL",
+                          detail="in-flight still 2 at +31.0 s after the load ended (bound 30 s) on fe; peak 3"),
+    ]
+    values = metric_values(scenario_table(summary))
+    assert "=== Server Checks ===" in values
+    assert values["no_panics"] == "PASS: 0 line(s) matching"
+    assert values["inflight_drains"].startswith("FAIL: in-flight still 2 at +31.0 s after the load ended")

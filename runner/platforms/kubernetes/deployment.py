@@ -244,6 +244,9 @@ class KubernetesDeployment:
             live = [p for uid, p in self.pods.items() if d.pod_name(p) == name and uid not in self.gone_ns]
         return live[-1] if live else None
 
+    def role_dirs(self) -> dict[str, str]:
+        return dict(self.component_roles)  # a pod's directory is its component's name (see _dir)
+
     def restarts_observed(self) -> int:
         with self.lock:
             restarts = sum(d.restart_count(p, d.main_container(p)) for p in self.pods.values())
@@ -346,6 +349,9 @@ class KubernetesDeployment:
             started = time.monotonic()
             await self._scrape_all()
             await asyncio.sleep(max(0.0, self.k8s.metrics_interval_s - (time.monotonic() - started)))
+
+    async def scrape_now(self) -> None:
+        await self._scrape_all()
 
     async def _scrape_all(self) -> None:
         pods = [p for p in self._live() if (p.get("status") or {}).get("phase") == "Running"]

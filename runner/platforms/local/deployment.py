@@ -303,6 +303,9 @@ class LocalDeployment(NetworkFaults):
             return None
         return int(sum(self._frontend_counts.values()))
 
+    def role_dirs(self) -> dict[str, str]:
+        return {directory: role for role, directory in SERVICE_DIR.items()}
+
     def restarts_observed(self) -> int:
         return sum(r.restarts for r in self.replica_list) + sum(1 for r in self.replica_list if r.replaces)
 
@@ -600,6 +603,9 @@ class LocalDeployment(NetworkFaults):
         while True:
             await self._scrape_all()
             await asyncio.sleep(1.0)
+
+    async def scrape_now(self) -> None:
+        await self._scrape_all()
 
     async def _scrape_all(self) -> None:
         live = [r for r in self.replica_list if r.proc and r.proc.returncode is None and r.ready_ns]

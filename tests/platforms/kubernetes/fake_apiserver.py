@@ -629,6 +629,11 @@ class FakeApiServer:
         return web.json_response({"choices": [{"message": {"content": "pong"}}]})
 
     async def fe_metrics(self, req: web.Request) -> web.Response:
+        # the fake answers every request at once, so none is ever in flight or queued (Dynamo exports both gauges)
         return web.Response(text="# HELP dynamo_frontend_requests_total Total requests\n# TYPE dynamo_frontend_requests_total counter\n"
                                  f'dynamo_frontend_requests_total{{model="{self.model}",status="success"}} '
-                                 f"{self.chat_requests}\n")
+                                 f"{self.chat_requests}\n"
+                                 "# TYPE dynamo_frontend_inflight_requests gauge\n"
+                                 f'dynamo_frontend_inflight_requests{{model="{self.model}"}} 0\n'
+                                 "# TYPE dynamo_frontend_queued_requests gauge\n"
+                                 f'dynamo_frontend_queued_requests{{model="{self.model}"}} 0\n')
