@@ -107,8 +107,11 @@ compares both resolutions).
 {{- end -}}
 {{- end -}}
 {{- end -}}
-{{- if not $names -}}
-{{- fail "no scenario selected: set config.scenarios or a matrix filter that matches at least one scenario" -}}
+{{- if and (not $names) (not .Values.config.timelines) -}}
+{{- fail "no scenario selected: set config.scenarios, config.timelines or a matrix filter that matches at least one scenario" -}}
+{{- end -}}
+{{- if and .Values.config.timelines (eq .Values.execution "indexed") -}}
+{{- fail "config.timelines (scenario files) run in execution: sequential; an Indexed Job's completions count config.scenarios" -}}
 {{- end -}}
 {{- toJson $names -}}
 {{- end }}

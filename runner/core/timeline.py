@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
+from runner.core.check_specs import ServerCheck
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PositiveFloat, PositiveInt, Tag, model_validator
 
 Role = Literal["frontend", "decode", "prefill"]
@@ -39,6 +40,9 @@ class FaultStep(_Strict):
         "random", description="The replica of the fault's role: its index (0-based, in replica order), one at "
         "random (seeded by fault.seed and the step), or all of them.")
     expect: StepExpect = Field(StepExpect(), description="Checks of this step's window.")
+    checks: list[ServerCheck] = Field(
+        default_factory=list, description="Server-side checks (as checks.server) judged on this step's window, "
+        "from its start to the next step's, with this step's fault as `the fault`.")
 
 
 class WaitStep(_Strict):

@@ -40,7 +40,7 @@ from runner.results.summary import (
 )
 from runner.run.files import write_json
 from runner.run.observed import Observed
-from runner.run.server_step import judge_server_checks
+from runner.run.server_step import add_step_server_checks, judge_server_checks
 from runner.scenarios.plan import Scenario
 
 log = logging.getLogger("runner")
@@ -63,6 +63,7 @@ def finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: 
     stall = _stall_routing(observed, joined)
     rollout = _rollout(scenario, observed)
     steps = step_summaries(observed.steps, _expects(scenario, observed), observed.records, k)
+    add_step_server_checks(scenario, observed, tree, steps)
     partition = _partition_routing(observed, joined)
     overload = (overload_result(observed.evidence, observed.records, cfg.fault.overload.recovery_s)
                 if entry.fault_kind == "overload" and observed.evidence else None)

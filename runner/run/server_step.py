@@ -6,11 +6,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from runner.platforms.base import Deployment
 from runner.results.server_checks import METRICS_SUFFIX, CheckInputs, Source, evaluate_all, pending_until, read_sources
-from runner.results.summary import ServerCheckResult
+from runner.results.summary import CheckResult, ServerCheckResult
 from runner.run.observed import Observed
 from runner.run.ui import ProgressUI
 from runner.scenarios.plan import Scenario
@@ -90,3 +91,21 @@ def _since(tree: Path, observed: Observed, offsets: dict[Path, int]) -> CheckInp
 def judge_server_checks(scenario: Scenario, observed: Observed, tree: Path) -> list[ServerCheckResult]:
     """checks.server judged from the tree's metrics scrapes and service logs."""
     return evaluate_all(scenario.config.checks.server, check_inputs(tree, observed))
+
+
+def add_step_server_checks(scenario: Scenario, observed: Observed, tree: Path, summaries: list) -> None:
+    """A scenario file's fault steps with `checks`: each judged on its step's window, its fault as the fault."""
+    specs = {i: step.checks for i, step in enumerate(scenario.steps) if getattr(step, "checks", None)}
+    if not specs:
+        return
+    base = check_inputs(tree, observed)
+    bounds = [s.started_ns for s in summaries[1:]] + [None]
+    for summary, record, until in zip(summaries, observed.steps, bounds, strict=True):
+        if record.index not in specs:
+            continue
+        ends = [e.ready_ns for e in record.evidence]
+        inputs = replace(base, fault_end_ns=max(ends) if ends and None not in ends else None,
+                         fault_end_reason="the step's faulted replicas were not running again")
+        window = (summary.started_ns, until if until is not None else time.time_ns())
+        summary.checks += [CheckResult(name=f"step {summary.index}: server check: {r.name}", status=r.verdict,
+                                       detail=r.detail) for r in evaluate_all(specs[record.index], inputs, window)]

@@ -190,6 +190,36 @@ def test_an_empty_selection_is_rejected():
     assert "no scenario selected" in result.stderr
 
 
+def _scenario_file() -> dict:
+    from pathlib import Path
+
+    return yaml.safe_load((Path(__file__).parents[2] / "examples/scenarios/kill-recover-stall.yaml").read_text())
+
+
+def test_a_scenario_file_in_the_values_reaches_the_runner_config_and_plans():
+    from runner.run.suite import resolve_scenarios
+
+    timeline = _scenario_file()
+    objects = render(sets={"config.scenarios": [], "config.timelines": [timeline]})
+    config = RunConfig.model_validate(runner_config(objects))
+    assert [t.name for t in config.timelines] == [timeline["name"]] and config.scenarios == []
+    (planned,) = resolve_scenarios(config)  # plans on the kubernetes platform the chart sets
+    assert planned.from_file and len(planned.steps) == len(timeline["steps"])
+    assert job_spec(objects)["completions"] == 1
+
+
+def test_a_scenario_file_is_refused_in_an_indexed_job():
+    result = template(sets={"config.timelines": [_scenario_file()], "execution": "indexed",
+                            "config.scenarios": ["mocker-agg-tp-1-dp-1-none"]})
+    assert result.returncode != 0 and "config.timelines (scenario files) run in execution: sequential" in result.stderr
+
+
+def test_a_malformed_scenario_file_is_refused_by_the_values_schema():
+    bad = {**_scenario_file(), "steps": [{"load": "start", "wait": 2}]}
+    result = template(sets={"config.timelines": [bad]})
+    assert result.returncode != 0 and "timelines" in result.stderr
+
+
 # ---------------------------------------------------------------- RBAC and ServiceAccount
 
 

@@ -93,3 +93,47 @@ def test_scenarios_listing_filters_and_json(ft_runner):
     table = run_cli(ft_runner, "scenarios", "--failure", "frontend_pod")
     assert table.returncode == 0, table.stderr
     assert "vllm-agg-tp-1-dp-1-frontend_pod" in table.stdout and "Platforms" in table.stdout
+
+
+def _scenario_file(tmp_path, text: str, name: str = "s.yaml"):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+SCENARIO_FILE = """name: two-steps
+deployment: mocker-agg-tp-1-dp-2
+steps:
+  - load: start
+  - fault: {fault}
+"""
+
+
+def test_a_scenario_file_becomes_a_timeline_of_the_run(tmp_path):
+    from runner.cli.main import run_config
+
+    config = run_config(["--scenario-file", _scenario_file(tmp_path, SCENARIO_FILE.format(fault="decode_worker")),
+                         "--scenario-file", _scenario_file(tmp_path, SCENARIO_FILE.format(fault="decode_worker")
+                                                           .replace("two-steps", "again"), "t.yaml")])
+    assert [t.name for t in config.timelines] == ["two-steps", "again"] and config.scenarios == []
+
+
+@pytest.mark.parametrize("text,fragments", [
+    ("name: [unclosed", ("scenario file", "s.yaml")),
+    ("- just\n- a list\n", ("expected a mapping with name, deployment and steps",)),
+    (SCENARIO_FILE.format(fault="decode_worker") + "  - load: start\n    wait: 2\n",
+     ("timelines.0.steps.2", "exactly one of the keys load, fault, wait")),
+    (SCENARIO_FILE.format(fault="prefill_worker"), ("the catalog has no fault 'prefill_worker'",)),
+])
+def test_a_bad_scenario_file_is_one_line(ft_runner, tmp_path, text, fragments):
+    proc = run_cli(ft_runner, "run", "--scenario-file", _scenario_file(tmp_path, text),
+                   "--output", str(tmp_path / "out"), tmp_path=tmp_path)
+    assert_clean_error(proc, *fragments)
+    assert not (tmp_path / "out").exists()
+
+
+def test_two_scenario_files_with_one_name_are_refused(ft_runner, tmp_path):
+    text = SCENARIO_FILE.format(fault="decode_worker")
+    proc = run_cli(ft_runner, "run", "--scenario-file", _scenario_file(tmp_path, text),
+                   "--scenario-file", _scenario_file(tmp_path, text, "t.yaml"), tmp_path=tmp_path)
+    assert_clean_error(proc, "two scenarios are named 'two-steps'")

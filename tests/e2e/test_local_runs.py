@@ -329,3 +329,28 @@ def test_server_checks_from_a_config_file_judge_the_collected_tree(run_local, tm
     assert s["verdict"] == "FAIL" and s["stage1"]["status"] == "PASS"
     assert len(s["reasons"]) == 1 and s["reasons"][0].startswith("stage 2: server check: no request completed: ")
     assert "no request completed" in run.proc.stdout  # the per-test table's Server Checks rows
+
+
+def test_the_example_scenario_file_runs_each_step_with_its_own_evidence_and_window(run_local):
+    from pathlib import Path
+
+    example = Path(__file__).parents[2] / "examples/scenarios/kill-recover-stall.yaml"
+    run = run_local(extra=["--scenario-file", str(example), "--client", "aiperf", "--requests-per-client", "40",
+                           "--fault.stall-s", "3"])
+    assert run.proc.returncode == 0, _explain(run)
+    s = run.summary("kill-recover-stall")
+    assert s["from_file"] and s["group"] == "mocker-agg-tp-1-dp-2" and s["verdict"] == "PASS", _explain(run)
+    steps = s["steps"]
+    assert [st["kind"] for st in steps] == ["load", "wait", "fault", "wait", "fault", "wait"]
+    kill, stall = steps[2], steps[4]
+    assert kill["fault"]["name"] == "decode_worker" and stall["fault"]["name"] == "decode_worker_stall"
+    assert kill["fault"]["targets"] != stall["fault"]["targets"]  # replica 0, then replica 1
+    assert kill["fault"]["took_effect"] and stall["fault"]["took_effect"] and all(st["met"] for st in steps[1::2])
+    assert [st["started_s"] for st in steps] == sorted(st["started_s"] for st in steps)
+    assert sum(st["window"]["requests"] for st in steps) == s["total"]["requests"]  # every attempt in one window
+    names = {c["name"]: c["status"] for c in kill["checks"]}
+    assert names == {"step 3: service recovery": "PASS", "step 3: server check: no_panics": "PASS"}, kill["checks"]
+    assert stall["checks"][0]["name"] == "step 5: success rate"
+    stage1 = [c["name"] for c in s["stage1"]["checks"]]
+    assert "step 5: fault decode_worker_stall -> replica 1" in stage1 and "step 6: wait ready (decode)" in stage1
+    assert "Step 5" in run.proc.stdout and (run.run_dir / "kill-recover-stall" / "timeline.png").is_file()
