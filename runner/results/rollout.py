@@ -67,7 +67,8 @@ def rollout_view(evidence: Sequence[Evidence], records: Sequence[Record], role: 
         strategy=strategy, replicas=len(evidence) + untouched, steps=steps, duration_s=_rel(end_ns, start_ns),
         longest_unroutable_s=round(gap / 1e9, 3), unroutable_from_s=_rel(gap_from, start_ns) if gap else None,
         requests=len(during), failures=failures,
-        detail=f"{unroutable}; {failures} of {len(during)} attempts failed during the {_rel(end_ns, start_ns)} s rollout",
+        detail=f"{unroutable}; {failures} of {len(during)} attempts failed during the "
+               f"{_rel(end_ns, start_ns)} s rollout",
     )
 
 

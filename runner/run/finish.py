@@ -32,10 +32,8 @@ from runner.results.steps import step_happened, step_summaries
 from runner.results.summary import (
     CrossCheck,
     LoadInfo,
-    PartitionResult,
     Rollout,
     ScenarioSummary,
-    StallRouting,
     Timings,
 )
 from runner.run.files import write_json
@@ -60,11 +58,12 @@ def finish(scenario: Scenario, tree: Path, run_id: str, started: int, observed: 
     timings.first_success_ns = result.first_success_ns
     timings.infrastructure_recovery_s, timings.infrastructure_recovery_reason = _infra_recovery(observed)
     _probe_timings(timings, observed.probe_records, fault_ns, k)
-    stall = _stall_routing(observed, joined)
+    stall = _routing_until_restored(observed, joined, ("stall",), "continued_ns", stall_routing)
     rollout = _rollout(scenario, observed)
     steps = step_summaries(observed.steps, _expects(scenario, observed), observed.records, k)
     add_step_server_checks(scenario, observed, tree, steps)
-    partition = _partition_routing(observed, joined)
+    partition = _routing_until_restored(observed, joined, ("partition", "reset"), "healed_ns",
+                                        partition_routing)
     overload = (overload_result(observed.evidence, observed.records, cfg.fault.overload.recovery_s)
                 if entry.fault_kind == "overload" and observed.evidence else None)
     storm = cancel_storm_result(observed.evidence) if entry.fault_kind == "cancel_storm" and observed.evidence else None
@@ -145,16 +144,17 @@ def _join_requests(scenario: Scenario, observed: Observed, tree: Path) -> Join |
     return joined
 
 
-def _stall_routing(observed: Observed, joined: Join | None) -> StallRouting | None:
-    """Stall faults: routing to the stopped replicas from SIGSTOP to SIGCONT (needs the request join)."""
+def _routing_until_restored(observed: Observed, joined: Join | None, kinds: tuple[str, ...], end_key: str,
+                            routing):
+    """Stall, partition and reset faults: routing to the faulted replicas from the fault until it was undone
+    (SIGCONT, the heal: `end_key` of each target's restore; needs the request join)."""
     fault = observed.fault
-    if fault is None or fault.kind != "stall" or joined is None or fault.injected_ns is None:
+    if fault is None or fault.kind not in kinds or joined is None or fault.injected_ns is None:
         return None
-    continued = [e.restored.get("continued_ns") for e in observed.evidence if e.restored]
-    if not continued or None in continued:
+    ends = [e.restored.get(end_key) for e in observed.evidence if e.restored]
+    if not ends or None in ends:
         return None
-    return stall_routing(joined, set(fault.targets), fault.injected_ns, max(continued),
-                         observed.server.replica_of_worker)
+    return routing(joined, set(fault.targets), fault.injected_ns, max(ends), observed.server.replica_of_worker)
 
 
 def _expects(scenario: Scenario, observed: Observed) -> list:
@@ -175,18 +175,6 @@ def _removed(observed: Observed) -> set[str] | None:
     if fault is None or fault.kind != "scale" or not any(r.replica for r in observed.records):
         return None
     return set(fault.targets)
-def _partition_routing(observed: Observed, joined: Join | None) -> PartitionResult | None:
-    """Partition and reset faults: routing to the cut replica from the cut to the heal."""
-    fault = observed.fault
-    if fault is None or fault.kind not in ("partition", "reset") or joined is None or fault.injected_ns is None:
-        return None
-    healed = [e.restored.get("healed_ns") for e in observed.evidence if e.restored]
-    if not healed or None in healed:
-        return None
-    return partition_routing(joined, set(fault.targets), fault.injected_ns, max(healed),
-                             observed.server.replica_of_worker)
-
-
 def _cross_check(observed: Observed, joined: Join | None) -> CrossCheck:
     cross = CrossCheck(client_requests=len(observed.records), frontend_requests=observed.frontend_requests)
     if observed.frontend_requests is not None:
