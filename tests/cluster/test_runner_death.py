@@ -26,9 +26,10 @@ LIMIT_S = 60
 CONTAINERD_SOCK = Path("/run/ft-runner-cluster/containerd.sock")
 
 
-def runner_waiting_for_its_graph(kube, namespace, runner_image, s3) -> tuple[str, dict, dict]:
-    """Install the chart; return (job, runner pod, its DGD) once the DGD exists."""
-    values = chart_values(runner_image, "unused", s3, "ft-s3", ["mocker-agg-tp-1-dp-1-none"],
+def runner_waiting_for_its_graph(kube, namespace, runner_image, s3, bucket) -> tuple[str, dict, dict]:
+    """Install the chart; return (job, runner pod, its DGD) once the DGD exists. The bucket is real: the
+    runner checks it is writable before anything else and stops when it is not."""
+    values = chart_values(runner_image, bucket[0], s3, "ft-s3", ["mocker-agg-tp-1-dp-1-none"],
                           config={"deployment": {"startup_timeout_s": 900}})
     proc = helm_install(namespace, values)
     assert proc.returncode == 0, proc.stderr
@@ -54,8 +55,8 @@ def record(way: str, seconds: float) -> None:
         f.write(json.dumps({"what": f"runner death: {way} -> DGD gone", "seconds": round(seconds, 2)}) + "\n")
 
 
-def test_pod_deleted_with_grace_0(kube, namespace, runner_image, dgd_crd, s3, s3_secret):
-    _, pod, dgd = runner_waiting_for_its_graph(kube, namespace, runner_image, s3)
+def test_pod_deleted_with_grace_0(kube, namespace, runner_image, dgd_crd, s3, s3_secret, bucket):
+    _, pod, dgd = runner_waiting_for_its_graph(kube, namespace, runner_image, s3, bucket)
     start = time.monotonic()
     kube.run("delete", "pod", pod["metadata"]["name"], "-n", namespace, "--grace-period=0", "--force")
     took = seconds_until_gone(kube, namespace, dgd, start)
@@ -63,10 +64,10 @@ def test_pod_deleted_with_grace_0(kube, namespace, runner_image, dgd_crd, s3, s3
     assert took <= LIMIT_S
 
 
-def test_runner_process_killed_with_sigkill(kube, namespace, runner_image, dgd_crd, s3, s3_secret):
+def test_runner_process_killed_with_sigkill(kube, namespace, runner_image, dgd_crd, s3, s3_secret, bucket):
     if not CONTAINERD_SOCK.exists() or os.geteuid() != 0:
         pytest.skip("SIGKILL from the node needs the one-machine cluster's containerd and root")
-    job, pod, dgd = runner_waiting_for_its_graph(kube, namespace, runner_image, s3)
+    job, pod, dgd = runner_waiting_for_its_graph(kube, namespace, runner_image, s3, bucket)
     pid = runner_host_pid(kube, namespace, pod["metadata"]["name"])
     start = time.monotonic()
     os.kill(pid, signal.SIGKILL)
@@ -79,8 +80,8 @@ def test_runner_process_killed_with_sigkill(kube, namespace, runner_image, dgd_c
     assert f"deleting DynamoGraphDeployment {dgd['metadata']['name']}" in log
 
 
-def test_job_deleted(kube, namespace, runner_image, dgd_crd, s3, s3_secret):
-    job, _, dgd = runner_waiting_for_its_graph(kube, namespace, runner_image, s3)
+def test_job_deleted(kube, namespace, runner_image, dgd_crd, s3, s3_secret, bucket):
+    job, _, dgd = runner_waiting_for_its_graph(kube, namespace, runner_image, s3, bucket)
     start = time.monotonic()
     kube.run("delete", "job", job, "-n", namespace, "--wait=false")
     took = seconds_until_gone(kube, namespace, dgd, start)
