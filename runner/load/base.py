@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
+
+from runner.results.analysis import longest_run_of_successes
 from runner.results.records import Record
 
 
@@ -56,11 +59,8 @@ class Progress:
     def successes_in_a_row(self, since_ns: int) -> int:
         """The longest run of successes, in sending order, among the attempts sent since `since_ns`
         (records arrive late: a wait on it is a live view, the analysis has the final word)."""
-        best = run = 0
-        for _, ok in self.outcomes[bisect.bisect_left(self.outcomes, (since_ns, False)):]:
-            run = run + 1 if ok else 0
-            best = max(best, run)
-        return best
+        since = self.outcomes[bisect.bisect_left(self.outcomes, (since_ns, False)):]
+        return longest_run_of_successes(np.array([ok for _, ok in since], dtype=bool)) if since else 0
 
 
 class Load(Protocol):

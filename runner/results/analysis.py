@@ -204,7 +204,7 @@ class _Columns:
         return (
             f"no {k} consecutive successful attempts after the first failure following the fault "
             f"({ok_after.size} attempts ended after the fault, {failed} failed; longest run of successes after "
-            f"the first failure: {_longest_run_of_successes(following)}; last {len(recent)} attempts, oldest "
+            f"the first failure: {longest_run_of_successes(following)}; last {len(recent)} attempts, oldest "
             f"first, S=success F=failure: {recent})"
         )
 
@@ -219,7 +219,7 @@ def _first_run_of_successes(ok: np.ndarray, k: int) -> int | None:
     return first if clean_windows[first] else None
 
 
-def _longest_run_of_successes(ok: np.ndarray) -> int:
+def longest_run_of_successes(ok: np.ndarray) -> int:
     failures = np.flatnonzero(~ok)
     bounds = np.concatenate(([-1], failures, [ok.size]))
     return int((np.diff(bounds) - 1).max())

@@ -51,7 +51,6 @@ def probe_stream(scenario: Scenario, deployment: Deployment, tree: Path):
                        probe.max_duration_s, probe.request_timeout_s, tree)
 
 
-
 PRESTART_LEAD_S = 20.0  # aiperf needs 9-16 s to be configured on 2 cores under load; the next deploy ~3 s
 
 

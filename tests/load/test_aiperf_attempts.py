@@ -77,3 +77,16 @@ def test_the_latest_start_follows_the_measured_start_up():
     sending = attempt(41, first_start_ns=now)
     assert _next_is_due([sending], rate=4.0, startup_ns=9 * S)
     assert not _next_is_due([sending], rate=4.0, startup_ns=5 * S)
+
+
+def test_progress_counts_successes_in_a_row_in_sending_order_since_a_time():
+    from runner.load.base import Progress
+    from runner.results.records import Record
+
+    progress = Progress()
+    # records arrive out of order; by start time: ok ok FAIL ok ok ok (from 10 on)
+    for start, ok in [(10, True), (14, True), (11, True), (12, False), (13, True), (15, True), (5, False)]:
+        progress.add(Record(start_ns=start, end_ns=start + 1, ok=ok))
+    assert progress.successes_in_a_row(10) == 3
+    assert progress.successes_in_a_row(13) == 3 and progress.successes_in_a_row(0) == 3
+    assert progress.successes_in_a_row(100) == 0

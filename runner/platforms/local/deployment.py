@@ -174,12 +174,8 @@ class LocalDeployment(NetworkFaults):
             replica = self._new_replica(role, index)
             await self._spawn(replica)
             started.append(replica)
-        try:
-            async with self._changed:
-                await asyncio.wait_for(self._changed.wait_for(
-                    lambda: all(r.ready for r in started) or self._crashed()), PLANES_READY_S)
-        except TimeoutError:
-            raise PlatformError(f"etcd/NATS not ready after {PLANES_READY_S:g} s: {self._status_line()}") from None
+        if not await self._until(lambda: all(r.ready for r in started) or self._crashed(), PLANES_READY_S):
+            raise PlatformError(f"etcd/NATS not ready after {PLANES_READY_S:g} s: {self._status_line()}")
         if self._crashed():
             raise PlatformError(f"etcd or NATS exited at startup: {self._status_line()} (see {self.tree})")
         return len(started)
@@ -264,10 +260,7 @@ class LocalDeployment(NetworkFaults):
         return list(await asyncio.gather(*(self._await_gone(s, timeout_s) for s in stamps)))
 
     async def _await_ready(self, replica: Replica, timeout_s: float) -> dict:
-        with contextlib.suppress(TimeoutError):
-            async with self._changed:
-                await asyncio.wait_for(self._changed.wait_for(
-                    lambda: replica.ready_ns is not None or bool(replica.exits)), timeout_s)
+        await self._until(lambda: replica.ready_ns is not None or bool(replica.exits), timeout_s)
         ready = replica.ready_ns is not None
         detail = f"{replica.name} ready" if ready else f"{replica.name} not ready within {timeout_s:.0f} s"
         return {"target": replica.name, "started_ns": replica.started_ns, "ready_ns": replica.ready_ns,
@@ -275,9 +268,7 @@ class LocalDeployment(NetworkFaults):
 
     async def _await_gone(self, stamp: dict, timeout_s: float) -> dict:
         replica = self._by_name(stamp["target"])
-        with contextlib.suppress(TimeoutError):
-            async with self._changed:
-                await asyncio.wait_for(self._changed.wait_for(lambda: bool(replica.exits)), timeout_s)
+        await self._until(lambda: bool(replica.exits), timeout_s)
         exit_info = replica.exits[-1] if replica.exits else None
         gone = exit_info is not None and not process_evidence(stamp["pid"]).get("alive", False)
         how = (exit_info["signal"] or f"exit code {exit_info['exit_code']}") if exit_info else ""
@@ -451,6 +442,15 @@ class LocalDeployment(NetworkFaults):
         async with self._changed:
             self._changed.notify_all()
 
+    async def _until(self, predicate, timeout_s: float) -> bool:
+        """Wait until `predicate()` holds, checked at each replica change; False once `timeout_s` passed."""
+        try:
+            async with self._changed:
+                await asyncio.wait_for(self._changed.wait_for(predicate), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
     async def _supervise(self, replica: Replica, proc: asyncio.subprocess.Process) -> None:
         code = await proc.wait()
         gone = now_ns()
@@ -576,11 +576,7 @@ class LocalDeployment(NetworkFaults):
             new = back()
             return new is not None and new.ready_ns is not None
 
-        try:
-            async with self._changed:
-                await asyncio.wait_for(self._changed.wait_for(done), timeout_s)
-        except TimeoutError:
-            pass
+        await self._until(done, timeout_s)
         exit_info = exited()
         new = back()
         after = {
