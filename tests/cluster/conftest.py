@@ -164,10 +164,24 @@ def bucket(s3):
     name = f"ft-results-{uuid.uuid4().hex[:8]}"
     client.create_bucket(Bucket=name)
     yield name, client
+    # A runner that is being killed may still upload what it had (it keeps what was measured) after
+    # the test is over, so emptying and deleting are retried until the bucket is really gone.
+    wait_for(f"bucket {name} to be emptied and deleted", lambda: bucket_removed(client, name), 120, 2)
+
+
+def bucket_removed(client, name: str) -> bool:
+    from botocore.exceptions import ClientError
+
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
         for obj in page.get("Contents", []):
             client.delete_object(Bucket=name, Key=obj["Key"])
-    client.delete_bucket(Bucket=name)
+    try:
+        client.delete_bucket(Bucket=name)
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "BucketNotEmpty":
+            return False
+        raise
+    return True
 
 
 @pytest.fixture
