@@ -227,6 +227,25 @@ def judge_rollout(tracks: list[PodTrack], old: dict[str, str], role_uids: set[st
     return all(s["took_effect"] for s in steps), steps
 
 
+def other_roles_changed(tracks: dict[str, list[PodTrack]], before: dict[str, set[str]], since_ns: int) -> dict:
+    """Pods of the roles a rollout did not name that went or came since it began (the operator rolls every
+    worker component of a graph together when one worker's spec changes): role -> {went, came}."""
+    out = {}
+    for role, seen in tracks.items():
+        went = [t.name for t in left_pods(seen, before.get(role, set()), since_ns)]
+        came = [t.name for t in new_pods(seen, before.get(role, set()))]
+        if went or came:
+            out[role] = {"went": went, "came": came}
+    return out
+
+
+def with_other_roles(steps: list[dict], changed: dict) -> list[dict]:
+    if not changed:
+        return steps
+    text = "; ".join(f"{role}: {len(c['went'])} pod(s) went, {len(c['came'])} came" for role, c in sorted(changed.items()))
+    return [{**s, "other_roles": changed, "detail": f"{s['detail']}; also during the rollout, {text}"} for s in steps]
+
+
 def _step(name: str, was: PodTrack | None, new: PodTrack | None, component: str) -> dict:
     took = bool(was and was.gone_ns and new and new.ready_ns)
     parts = [f"{new.name} {'ready' if new.ready_ns else 'not ready'}" if new else f"no new pod of {component} for it",
@@ -338,11 +357,14 @@ class DgdScaler:
         live = {t.name: t.uid for t in self.tracks(role) if t.left_ns is None}
         old = {n: live.get(n, "") for n in names}  # "": not a live pod (its step says it was left as it was)
         role_uids = {t.uid for t in self.tracks(role)}
+        others = [r for r in self.components if r != role]
+        others_before = {r: {t.uid for t in self.tracks(r)} for r in others}
         token = f"{self.name}-{time.time_ns()}"
         dgd, patch, stamp = await self.patch(lambda d: roll_patch(d, component, token, strategy))
         steps = await self.wait(role, lambda ts: judge_rollout(ts, old, role_uids, stamp, component), timeout_s,
                                 _generation(dgd))
-        return [{**s, "patched_ns": stamp, "action": f"patch DGD: {patch.what}"} for s in steps]
+        changed = other_roles_changed({r: self.tracks(r) for r in others}, others_before, stamp)
+        return [{**s, "patched_ns": stamp, "action": f"patch DGD: {patch.what}"} for s in with_other_roles(steps, changed)]
 
 
 def _generation(dgd: dict) -> int | None:

@@ -208,3 +208,13 @@ def test_the_diagnosis_names_the_missing_operator_when_nothing_reconciled_the_pa
     assert s.operator_diagnosis(None, 2) == "the DGD is gone"
     out = s.with_diagnosis([{"took_effect": True, "detail": "ok"}, {"took_effect": False, "detail": "no pod"}], "why", 5)
     assert [o["detail"] for o in out] == ["ok", "no pod within 5 s: why"]
+
+
+def test_pods_of_other_roles_that_changed_during_a_rollout_are_reported():
+    tracks = {"prefill": [_t("p1", ready=1, term=12, gone=14), _t("p2", seen=11, ready=13)], "frontend": [_t("f", ready=1)]}
+    before = {"prefill": {"uid-p1"}, "frontend": {"uid-f"}}
+    changed = s.other_roles_changed(tracks, before, 10)
+    assert changed == {"prefill": {"went": ["p1"], "came": ["p2"]}}
+    (step,) = s.with_other_roles([{"detail": "a rolled"}], changed)
+    assert step["detail"] == "a rolled; also during the rollout, prefill: 1 pod(s) went, 1 came"
+    assert s.with_other_roles([{"detail": "x"}], {}) == [{"detail": "x"}]
