@@ -38,6 +38,7 @@ from runner.render.dgd import (
     roles_of,
 )
 
+
 def in_cluster(env: dict | None = None) -> bool:
     env = os.environ if env is None else env
     return env.get("FT_RUNNER_IN_CLUSTER") == "1"
@@ -439,7 +440,8 @@ class KubernetesDeployment:
     async def stop_replicas(self, names: list[str], timeout_s: float) -> list[dict]:
         """`len(names)` fewer replicas in the DGD's spec, until as many pods are gone: the controller picks
         which (`removed_pod` in each result), the runner cannot."""
-        role = d.role_of_pod(self._pod(names[0]) or {"metadata": {}}, self.component_roles) if names else None
+        pod = self._pod(names[0]) if names else None
+        role = d.role_of_pod(pod, self.component_roles) if pod else None
         if role is None:
             raise PlatformError(f"{names} are not live pods of {self.name}")
         return await self._scaler().scale_down(role, names, timeout_s)

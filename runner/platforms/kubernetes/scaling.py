@@ -28,6 +28,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from runner.platforms.base import PlatformError
+
 ROLL_ANNOTATION = "dynamo-ft-runner/rollout"
 MAX_SURGE = "nvidia.com/deployment-rolling-update-max-surge"
 MAX_UNAVAILABLE = "nvidia.com/deployment-rolling-update-max-unavailable"
@@ -309,7 +311,7 @@ class DgdScaler:
     async def _dgd(self) -> dict:
         dgd = await asyncio.to_thread(self.api.get_dgd, self.version, self.name)
         if dgd is None:
-            raise KeyError(f"DynamoGraphDeployment {self.name} is gone")
+            raise PlatformError(f"DynamoGraphDeployment {self.name} is gone: nothing to patch")
         return dgd
 
     async def patch(self, build: Callable[[dict], Patch]) -> tuple[dict, Patch, int]:

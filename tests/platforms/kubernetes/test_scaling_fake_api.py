@@ -9,8 +9,11 @@ import asyncio
 import json
 import time
 
+import pytest
+
 from runner import faults
 from runner.core.config import FaultConfig
+from runner.platforms.base import PlatformError
 from runner.platforms.kubernetes import scaling
 from runner.run.suite import run_suite
 from runner.run.ui import ProgressUI
@@ -96,6 +99,8 @@ def test_without_an_operator_the_wait_ends_at_its_bound_naming_the_operator(fake
         up = await dep.start_replicas("decode", 1, 1.0)
         rolled = await dep.roll_role("decode", dep.replicas("decode"), "surge", 1.0)
         took = time.monotonic() - started
+        with pytest.raises(PlatformError, match="not live pods"):
+            await dep.stop_replicas(["no-such-pod"], 1.0)
         component = next(c for c, r in dep.component_roles.items() if r == "decode")
         spec = _spec_replicas(server, component)
         await dep.teardown(10)
