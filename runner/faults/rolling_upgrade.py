@@ -1,13 +1,27 @@
 """A rolling upgrade of every replica of a role under load, one replica at a time, as a Deployment's
 rollout does: surge (a new replica first, the old one stopped once the new one is ready) or replace
 (the old one stopped first). The evidence per replica: its replacement ready and the old one gone;
-what the service saw (the longest window with no routable replica) is summary.json's `rollout`."""
+what the service saw (the longest window with no routable replica) is summary.json's `rollout`.
+
+Where a controller rolls the replicas itself (Kubernetes: the operator, after one pod-template change of
+the DGD), the platform provides `roll_role` and the fault asks once, then reads the same per-replica
+steps off what the platform observed; the strategy is then a request to the controller, and each step
+says which order was seen."""
 
 from __future__ import annotations
 
 import time
+from typing import Protocol, runtime_checkable
 
 from runner.faults.base import Fault, Replicas
+
+
+@runtime_checkable
+class ControllerRollout(Protocol):
+    async def roll_role(self, role: str, names: list[str], strategy: str, timeout_s: float) -> list[dict]:
+        """Have the controller replace every replica of the role (names: the old ones, in order); per old
+        replica a step as step_record() makes it (target, replacement, started_ns, ready_ns, stop_ns,
+        gone_ns, exit, took_effect, detail), waiting at most timeout_s in all."""
 
 
 def step_record(old: str, new: dict, gone: dict | None) -> dict:
@@ -28,6 +42,9 @@ class RollingUpgrade(Fault):
 
     async def verify(self, replicas: Replicas, before: list[dict], timeout_s: float, settings=None) -> list[dict]:
         strategy = settings.rollout_strategy if settings is not None else "surge"
+        if isinstance(replicas, ControllerRollout):
+            return await replicas.roll_role(self.role, [b["target"] for b in before], strategy,
+                                            timeout_s * max(1, len(before)))
         steps = []
         for old in (b["target"] for b in before):
             step = await self._step(replicas, old, strategy, timeout_s)
@@ -50,9 +67,9 @@ class RollingUpgrade(Fault):
 
 FAULTS = (
     RollingUpgrade(name="frontend_rolling_upgrade", role="frontend", kind="rollout", order=14,
-                   migration_variants=False, every_replica=True, kubernetes=False),
+                   migration_variants=False, every_replica=True),
     RollingUpgrade(name="decode_worker_rolling_upgrade", role="decode", kind="rollout", order=30,
-                   migration_variants=False, every_replica=True, kubernetes=False),
+                   migration_variants=False, every_replica=True),
     RollingUpgrade(name="prefill_worker_rolling_upgrade", role="prefill", kind="rollout", order=59,
-                   migration_variants=False, every_replica=True, kubernetes=False),
+                   migration_variants=False, every_replica=True),
 )

@@ -1,7 +1,11 @@
 """A scale-down under load: one replica of the role removed (graceful stop, not replaced), the role
 left one short for `fault.scaled_down_s`, then the count restored with a new replica. What the removed
 replica had in flight (drained or dropped) is summary.json's `in_flight`; the time back to full
-capacity is the new replica's readiness."""
+capacity is the new replica's readiness.
+
+Where a controller removes the pod (Kubernetes: one replica fewer in the DGD), the platform cannot choose
+which one goes: its stop result names the pod observed to go (`removed_pod`), and that pod, not the named
+target, is what the evidence and the in-flight count are about."""
 
 from __future__ import annotations
 
@@ -21,10 +25,21 @@ def judge_removed(before: dict, now: dict) -> dict:
     return {"target": before["target"], "took_effect": gone, "detail": f"{before['target']} removed: {seen}"}
 
 
+def judge_controller_removal(stamp: dict) -> dict:
+    """The platform's own observation of the pod the controller removed (gone, not replaced)."""
+    return {"target": stamp["target"], "removed_pod": stamp.get("removed_pod"), "gone_ns": stamp.get("gone_ns"),
+            "took_effect": bool(stamp.get("took_effect")), "detail": stamp.get("detail", "no detail recorded")}
+
+
 class ScaleDown(Fault):
     async def inject(self, replicas: Replicas, names: list[str]) -> list[dict]:
         """The stop (and the wait for the process to exit: its drain) happen here; injected_ns is the SIGTERM."""
         return await replicas.stop_replicas(names, STOP_BOUND_S)
+
+    async def check(self, replicas: Replicas, before: list[dict], stamps: list[dict], settings) -> list[dict]:
+        if any("removed_pod" in s for s in stamps):
+            return [judge_controller_removal(s) for s in stamps]
+        return await self.verify(replicas, before, settings.verify_timeout_s, settings)
 
     async def verify(self, replicas: Replicas, before: list[dict], timeout_s: float, settings=None) -> list[dict]:
         now = await replicas.process_states([b["target"] for b in before], None)
@@ -40,5 +55,5 @@ class ScaleDown(Fault):
 
 FAULTS = (
     ScaleDown(name="decode_worker_scale_down", role="decode", kind="scale", order=31, min_replicas=2,
-              migration_variants=False, kubernetes=False),
+              migration_variants=False),
 )

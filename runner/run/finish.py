@@ -174,7 +174,8 @@ def _removed(observed: Observed) -> set[str] | None:
     fault = observed.fault
     if fault is None or fault.kind != "scale" or not any(r.replica for r in observed.records):
         return None
-    return set(fault.targets)
+    # where the controller chose the pod (Kubernetes), the one observed to go, not the named target
+    return {e.after.get("removed_pod") or e.target for e in observed.evidence} or set(fault.targets)
 def _cross_check(observed: Observed, joined: Join | None) -> CrossCheck:
     cross = CrossCheck(client_requests=len(observed.records), frontend_requests=observed.frontend_requests)
     if observed.frontend_requests is not None:

@@ -126,8 +126,7 @@ class CatalogEntry:
                 return f"the local platform runs only the mocker backend, not {self.backend} (it needs GPUs)"
             return f"the local platform has no {self.failure} fault: it needs an engine subprocess"
         if not faults.get(self.failure).kubernetes:
-            return (f"{self.failure} is not built for Kubernetes yet (a DGD patch the chart's Role does not grant, "
-                    "and the operator to prove it: issue 10); run it with --platform local")
+            return f"{self.failure} is not built for Kubernetes yet; run it with --platform local"
         return f"{platform} cannot run {self.name}"
 
 

@@ -230,7 +230,7 @@ def role_rules(objects: list[dict]) -> dict:
 
 def test_role_grants_exactly_what_the_runner_uses():
     assert role_rules(render()) == {
-        ("nvidia.com", "dynamographdeployments"): (["create", "delete", "get", "list"], None),
+        ("nvidia.com", "dynamographdeployments"): (["create", "delete", "get", "list", "patch"], None),
         ("", "pods"): (["delete", "get", "list", "watch"], None),
         ("", "pods/exec"): (["create", "get"], None),
         ("", "pods/log"): (["get"], None),

@@ -118,11 +118,12 @@ def test_runner_pod_is_non_root_with_a_read_only_root(kube, namespace, runner_im
 RUNNER_CALLS = {
     ("create", "dynamographdeployments.nvidia.com"), ("get", "dynamographdeployments.nvidia.com"),
     ("list", "dynamographdeployments.nvidia.com"), ("delete", "dynamographdeployments.nvidia.com"),
+    ("patch", "dynamographdeployments.nvidia.com"),  # the rollout and scale faults
     ("get", "pods"), ("list", "pods"), ("watch", "pods"), ("delete", "pods"),
     ("create", "pods/exec"), ("get", "pods/log"), ("list", "events"), ("watch", "events"),
 }
 REFUSED = [
-    ("get", "secrets"), ("list", "secrets"), ("create", "pods"), ("patch", "dynamographdeployments.nvidia.com"),
+    ("get", "secrets"), ("list", "secrets"), ("create", "pods"),
     ("update", "dynamographdeployments.nvidia.com"), ("create", "pods/portforward"), ("get", "pods/proxy"),
     ("create", "services"), ("get", "configmaps"), ("create", "jobs.batch"), ("create", "rolebindings"),
     ("create", "serviceaccounts/token"),

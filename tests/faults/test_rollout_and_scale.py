@@ -89,13 +89,42 @@ def test_a_scale_down_removes_then_restores_the_count_after_its_hold():
     assert done.replacement == "new-1" and done.ready_ns is not None and done.took_effect
 
 
-def test_the_catalog_has_scale_downs_only_with_two_replicas_and_these_faults_only_locally():
+def test_the_catalog_has_scale_downs_only_with_two_replicas_and_these_faults_on_both_platforms():
     entries = catalog()
     scale = [e for e in entries.values() if e.failure == "decode_worker_scale_down"]
     assert scale and all(e.dp >= 2 for e in scale)
     rolled = [e for e in entries.values() if e.failure.endswith("_rolling_upgrade")]
-    assert rolled and all(e.platforms == ("local",) and e.backend == "mocker" for e in rolled + scale)
-    assert "issue 10" in rolled[0].unsupported_reason("kubernetes")
+    assert rolled and all(e.platforms == (("local", "kubernetes") if e.backend == "mocker" else ("kubernetes",))
+                          for e in rolled + scale)
+    assert rolled[0].unsupported_reason("kubernetes") is None
+
+
+class Controller(Recorder):
+    """A platform whose controller rolls a role itself (roll_role), as the Kubernetes operator does."""
+
+    async def roll_role(self, role, names, strategy, timeout_s):
+        self.calls.append(("roll", role, tuple(names), strategy, timeout_s))
+        return [{"target": n, "replacement": f"new-{n}", "ready_ns": 2, "stop_ns": 3, "gone_ns": 4,
+                 "took_effect": True, "detail": f"{n} rolled"} for n in names]
+
+
+def test_a_controller_rollout_is_one_call_for_the_role_bounded_by_the_steps_timeouts():
+    recorder = Controller()
+    steps = _roll("replace", recorder)
+    assert recorder.calls == [("roll", "decode", ("old-a", "old-b"), "replace", 10)]  # 2 replicas x 5 s
+    assert [s["replacement"] for s in steps] == ["new-old-a", "new-old-b"]
+
+
+def test_a_controller_scale_down_is_judged_on_the_pod_the_controller_removed():
+    fault = get("decode_worker_scale_down")
+    stamps = [{"target": "w-1", "removed_pod": "w-2", "injected_ns": 1, "gone_ns": 5, "took_effect": True,
+               "detail": "the controller removed w-2"}]
+    after = asyncio.run(fault.check(Recorder(), [{"target": "w-1", "pid": 7}], stamps, FaultConfig()))
+    evidence = assemble({"target": "w-1", "pid": 7}, stamps[0], after[0])
+    assert evidence.took_effect and evidence.after["removed_pod"] == "w-2" and evidence.gone_ns == 5
+    refused = {**stamps[0], "took_effect": False, "detail": "no pod went away"}
+    (judged,) = asyncio.run(fault.check(Recorder(), [{"target": "w-1", "pid": 7}], [refused], FaultConfig()))
+    assert not judged["took_effect"] and judged["detail"] == "no pod went away"
 
 
 def test_a_fault_step_targets_an_index_all_or_seeded_random_replicas():

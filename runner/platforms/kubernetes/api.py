@@ -2,7 +2,7 @@
 
 Every call the runner makes is a method here, so the chart's Role can be read off this file:
 
-  nvidia.com dynamographdeployments: create, get, list, delete      (create_dgd, get_dgd, list_dgds, delete_dgd)
+  nvidia.com dynamographdeployments: create, get, list, delete, patch  (create_dgd, ..., delete_dgd, patch_dgd)
   core pods: list, watch, get, delete                               (list_pods, watch, get_pod, delete_pod)
   core pods/exec: create (websocket GET/POST upgrade)               (exec)
   core pods/log: get                                                (read_log, follow_log)
@@ -128,6 +128,18 @@ class KubeApi:
             self.custom.delete_namespaced_custom_object, GROUP, version, self.namespace, PLURAL, name,
             missing_ok=True, propagation_policy="Background",
         )
+
+    def patch_dgd(self, version: str, name: str, body: dict | list, content_type: str) -> dict:
+        """A JSON merge patch (a dict) or a JSON patch (a list of operations), as `content_type` says.
+
+        The client's patch_namespaced_custom_object always sends merge-patch+json, so the call is made here."""
+        resp = self._call(
+            f"patch dynamographdeployments.{GROUP}/{version} {name}", self.api_client.call_api,
+            f"/apis/{GROUP}/{version}/namespaces/{self.namespace}/{PLURAL}/{name}", "PATCH",
+            header_params={"Content-Type": content_type, "Accept": "application/json"}, body=body,
+            auth_settings=["BearerToken"], _preload_content=False, _return_http_data_only=True,
+        )
+        return json.loads(resp.data)
 
     # -------------------------------------------------------------- pods
 

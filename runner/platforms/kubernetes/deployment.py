@@ -27,6 +27,7 @@ from runner.platforms.kubernetes import decide as d
 from runner.platforms.base import PlatformError
 from runner.platforms.kubernetes.api import KubeApi, load_client
 from runner.platforms.kubernetes.observe import LogFollower, PortForwarder, Watcher
+from runner.platforms.kubernetes import scaling
 from runner.render.dgd import (
     FRONTEND_PORT,
     WORKER_SYSTEM_PORT,
@@ -36,9 +37,6 @@ from runner.render.dgd import (
     render_dgd,
     roles_of,
 )
-
-NO_SCALING = ("scaling a DGD's replicas is not built for Kubernetes yet (a DGD patch the chart's Role does not "
-              "grant, and the operator to prove it: issue 10)")
 
 
 def in_cluster(env: dict | None = None) -> bool:
@@ -433,11 +431,43 @@ class KubernetesDeployment:
             out.append({"target": name, "processes": [p.as_dict() for p in procs]})
         return out
 
+    # scaling and rolling: DGD patches, judged from the pod watch (runner.platforms.kubernetes.scaling)
+
     async def start_replicas(self, role: str, count: int, timeout_s: float) -> list[dict]:
-        raise PlatformError(NO_SCALING)
+        """`count` more replicas in the DGD's spec, until as many new pods are Ready."""
+        return await self._scaler().scale_up(role, count, timeout_s)
 
     async def stop_replicas(self, names: list[str], timeout_s: float) -> list[dict]:
-        raise PlatformError(NO_SCALING)
+        """`len(names)` fewer replicas in the DGD's spec, until as many pods are gone: the controller picks
+        which (`removed_pod` in each result), the runner cannot."""
+        pod = self._pod(names[0]) if names else None
+        role = d.role_of_pod(pod, self.component_roles) if pod else None
+        if role is None:
+            raise PlatformError(f"{names} are not live pods of {self.name}")
+        return await self._scaler().scale_down(role, names, timeout_s)
+
+    async def roll_role(self, role: str, names: list[str], strategy: str, timeout_s: float) -> list[dict]:
+        """One pod-template change the operator rolls; per old pod (names) its step, until all are replaced."""
+        return await self._scaler().roll(role, names, strategy, timeout_s)
+
+    def _scaler(self) -> scaling.DgdScaler:
+        components = {role: name for name, role in reversed(list(self.component_roles.items()))}
+        return scaling.DgdScaler(self.api, self.version, self.name, components, self._tracks, self._changed_or,
+                                 self._on_patched, self.k8s.poll_interval_s)
+
+    def _tracks(self, role: str) -> list[scaling.PodTrack]:
+        with self.lock:
+            return [scaling.track(d.pod_name(p), uid, self.history.get(uid, []), self._first_ready_locked(uid),
+                                  self.gone_ns.get(uid), d.main_container(p))
+                    for uid, p in self.pods.items() if d.role_of_pod(p, self.component_roles) == role]
+
+    def _on_patched(self, dgd: dict, patch: scaling.Patch) -> None:
+        self._record_dgd(dgd)
+        for name, role in self.component_roles.items():
+            if role in self.expected:
+                self.expected[role] = scaling.component_replicas(dgd, name)
+        self.events.write("DeploymentPatched", f"DynamoGraphDeployment/{self.name}", source="runner",
+                          what=patch.what, generation=(dgd.get("metadata") or {}).get("generation"))
 
     async def _delete(self, name: str) -> dict:
         grace = self.scenario.config.fault.pod_delete_grace_period_s
@@ -571,7 +601,10 @@ class KubernetesDeployment:
 
     def _first_ready(self, uid: str, min_restarts: int) -> int | None:
         with self.lock:
-            return min((ns for (u, c), ns in self.ready_ns.items() if u == uid and c >= min_restarts), default=None)
+            return self._first_ready_locked(uid, min_restarts)
+
+    def _first_ready_locked(self, uid: str, min_restarts: int = 0) -> int | None:
+        return min((ns for (u, c), ns in self.ready_ns.items() if u == uid and c >= min_restarts), default=None)
 
     def _died_ns(self, uid: str, container: str, count_before: int, stamp: dict) -> int | None:
         """First watch sighting, after the signal, of the container down (not ready or restarted)."""

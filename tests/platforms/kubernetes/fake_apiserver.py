@@ -8,7 +8,11 @@ process (a sleeping python whose argv carries the pod's unique module name) and 
 dies, with restartCount and lastState like the real one. A pod delete with grace 0 removes the object at
 once and the "kubelet" stops the container (Killing event) a moment later; with a grace period the pod is
 Terminating and its container terminated before the object goes. `fail_dgd` makes the "operator" mark
-every DGD failed with that message, as the real one does when a child object is invalid. Exec runs the requested command with a
+every DGD failed with that message, as the real one does when a child object is invalid. A DGD PATCH (merge
+or JSON patch) bumps the generation; the "operator" then scales a component whose replicas changed (a
+scale-down removes the newest pod, gracefully, as a ReplicaSet does) and rolls one whose pod-template
+annotations changed (surge: a new pod, Ready, then the old one terminated), unless `operator=False`: then
+nothing reconciles the patch, as in a cluster without the Dynamo operator. Exec runs the requested command with a
 real `sh` on this machine, but the output and any `kill` are confined to the pod's own processes,
 which is what a pod's PID namespace gives. An optional Role (`allowed`) answers 403 to other verbs.
 """
@@ -30,6 +34,8 @@ import uuid
 from datetime import UTC, datetime
 
 from aiohttp import WSMsgType, web
+
+from .patching import PatchFailed, apply
 
 GRAPH = "nvidia.com/dynamo-graph-deployment-name"
 COMPONENT = "nvidia.com/dynamo-component"
@@ -154,7 +160,8 @@ class FakePod:
 class FakeApiServer:
     def __init__(self, namespace: str = "ft", ready_delay: float = 0.05, engine_title: str = "VLLM::EngineCore",
                  engine_mode: str = "exit", allowed: set[tuple[str, str]] | None = None,
-                 hold_finalizer: bool = False, model: str = "tiny-llm", fail_dgd: str | None = None):
+                 hold_finalizer: bool = False, model: str = "tiny-llm", fail_dgd: str | None = None,
+                 operator: bool = True):
         self.namespace = namespace
         self.ready_delay = ready_delay
         self.engine_title, self.engine_mode = engine_title, engine_mode
@@ -163,6 +170,8 @@ class FakeApiServer:
         self.model = model
         self.kubelet_lag_s = 0.2  # how long after an API-side delete the kubelet acts on it
         self.fail_dgd = fail_dgd  # the operator's message when it marks every DGD failed (and makes no pods)
+        self.operator = operator  # False: DGD patches are stored and nothing acts on them
+        self.patches: list[tuple[str, object]] = []  # (content type, body) of every DGD patch
         self.dgds: dict[str, dict] = {}
         self.pods: dict[str, FakePod] = {}
         self.events: list[dict] = []
@@ -199,6 +208,7 @@ class FakeApiServer:
         r.add_post(dgd, self.create_dgd)
         r.add_get(dgd + "/{name}", self.get_dgd)
         r.add_delete(dgd + "/{name}", self.delete_dgd)
+        r.add_patch(dgd + "/{name}", self.patch_dgd)
         pods = "/api/v1/namespaces/{ns}/pods"
         r.add_get(pods, self.list_pods)
         r.add_get(pods + "/{name}", self.get_pod)
@@ -293,6 +303,15 @@ class FakeApiServer:
         for queue in self.event_watchers:
             queue.put_nowait({"type": "ADDED", "object": event})
 
+    @staticmethod
+    def _pod_annotations(dgd: dict) -> dict[str, dict]:
+        spec = dgd["spec"]
+        if "components" in spec:
+            return {c["name"]: ((c.get("podTemplate") or {}).get("metadata") or {}).get("annotations") or {}
+                    for c in spec["components"]}
+        return {name: (svc.get("extraPodMetadata") or {}).get("annotations") or {}
+                for name, svc in spec["services"].items()}
+
     def _components(self, dgd: dict) -> list[tuple[str, str, int, dict]]:
         spec = dgd["spec"]
         if "components" in spec:
@@ -306,6 +325,7 @@ class FakeApiServer:
 
     def _add_pod(self, dgd: dict, component: str, ctype: str, container: dict) -> FakePod:
         pod = FakePod(self, dgd, component, ctype, container)
+        pod.obj["metadata"]["annotations"] = dict(self._pod_annotations(dgd).get(component) or {})
         self.pods[pod.name] = pod
         self._emit_pod("ADDED", pod)
         self._event("Pod", pod.name, "Scheduled", f"Successfully assigned {self.namespace}/{pod.name} to node-1")
@@ -338,7 +358,8 @@ class FakeApiServer:
             ready = [p for p in self.pods.values() if p.obj["metadata"]["labels"][GRAPH] == name and p.ready]
             ok = len(ready) >= want
             dgd["status"] = {
-                "state": "successful" if ok else "pending", "observedGeneration": 1,
+                "state": "successful" if ok else "pending",
+                "observedGeneration": dgd["metadata"]["generation"] if self.operator else 1,
                 "conditions": [{"type": "Ready", "status": "True" if ok else "False", "reason": "AllReady" if ok else
                                 "Pending", "message": "", "lastTransitionTime": _now()}],
             }
@@ -416,6 +437,55 @@ class FakeApiServer:
             del self.dgds[name]
         return web.json_response(dgd)
 
+    async def patch_dgd(self, req: web.Request) -> web.Response:
+        if denied := self._authorize("patch", "dynamographdeployments"):
+            return denied
+        name, ctype = req.match_info["name"], req.content_type
+        dgd = self.dgds.get(name)
+        if dgd is None:
+            return _status(404, "NotFound", f'dynamographdeployments.nvidia.com "{name}" not found')
+        body = await req.json()
+        self.patches.append((ctype, body))
+        try:
+            patched = apply(dgd, body, ctype)
+        except PatchFailed as exc:
+            return _status(422, "Invalid", f'dynamographdeployments.nvidia.com "{name}" is invalid: {exc}')
+        if patched["spec"] != dgd["spec"]:
+            patched["metadata"]["generation"] = dgd["metadata"]["generation"] + 1
+        old = dgd
+        self.dgds[name] = dgd = self._bump(patched)
+        if self.operator and dgd["metadata"]["generation"] != old["metadata"]["generation"]:
+            self._reconcile(old, dgd)
+        return web.json_response(dgd)
+
+    def _reconcile(self, old: dict, new: dict) -> None:
+        """Scale components whose replicas changed; roll those whose pod-template annotations changed."""
+        before = {c: r for c, _, r, _ in self._components(old)}
+        rolled = {c for c, a in self._pod_annotations(new).items() if a != self._pod_annotations(old).get(c)}
+        for component, ctype, replicas, container in self._components(new):
+            pods = self._pods_of(new["metadata"]["name"], component)
+            for _ in range(replicas - before.get(component, replicas)):
+                self._add_pod(new, component, ctype, container)
+            for pod in sorted(pods, key=lambda p: p.obj["metadata"]["creationTimestamp"] + p.name, reverse=True)[
+                    :max(0, before.get(component, replicas) - replicas)]:
+                self._terminate_gracefully(pod, replace=False)
+            if component in rolled:
+                self.loop.create_task(self._roll(new, component, ctype, container, pods))
+        self._update_dgd_status()
+
+    def _pods_of(self, dgd_name: str, component: str) -> list[FakePod]:
+        return [p for p in self.pods.values() if not p.deleted and p.obj["metadata"]["labels"][GRAPH] == dgd_name
+                and p.obj["metadata"]["labels"][COMPONENT] == component]
+
+    async def _roll(self, dgd: dict, component: str, ctype: str, container: dict, olds: list[FakePod]) -> None:
+        """A surge rollout, one pod at a time: the new pod Ready, then the old one terminated."""
+        for old in olds:
+            new = self._add_pod(dgd, component, ctype, container)
+            while not new.ready and not new.deleted:
+                await asyncio.sleep(0.02)
+            if not old.deleted:
+                self._terminate_gracefully(old, replace=False)
+
     # ---------------------------------------------------------- pods
 
     async def list_pods(self, req: web.Request) -> web.StreamResponse:
@@ -483,13 +553,14 @@ class FakeApiServer:
         dgd = self.dgds[labels[GRAPH]]
         self._add_pod(dgd, labels[COMPONENT], labels[COMPONENT_TYPE], pod.obj["spec"]["containers"][0])
 
-    def _terminate_gracefully(self, pod: FakePod) -> None:
+    def _terminate_gracefully(self, pod: FakePod, replace: bool = True) -> None:
         """Terminating (replacement created at once), container stopped and seen terminated, then the object goes."""
         pod.deleted = True
         pod.ready = False
         pod.obj["metadata"]["deletionTimestamp"] = _now()
         self._emit_pod("MODIFIED", pod)
-        self._replace(pod)
+        if replace:
+            self._replace(pod)
         self._stop_container(pod)
         pod.terminated = {"exitCode": 137, "reason": "Error", "finishedAt": _now()}
         self._emit_pod("MODIFIED", pod)

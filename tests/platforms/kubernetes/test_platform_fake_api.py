@@ -19,6 +19,7 @@ from runner.platforms.kubernetes.deployment import make_platform
 # every (verb, resource) the runner may use; the chart's Role is built from this list
 DOCUMENTED_CALLS = {
     ("create", "dynamographdeployments"), ("get", "dynamographdeployments"), ("delete", "dynamographdeployments"),
+    ("patch", "dynamographdeployments"),
     ("list", "pods"), ("watch", "pods"), ("get", "pods"), ("delete", "pods"),
     ("create", "pods/exec"), ("get", "pods/log"), ("watch", "events"), ("list", "events"), ("get", "jobs"),
     ("create", "pods/portforward"), ("get", "pods/proxy"),
