@@ -26,6 +26,7 @@ from runner.scenarios.plan import Scenario
 from runner.platforms.kubernetes import decide as d
 from runner.platforms.base import PlatformError
 from runner.platforms.kubernetes.api import KubeApi, load_client
+from runner.platforms.kubernetes.netcut import PodNetCut, image_for, peer_ips
 from runner.platforms.kubernetes.observe import LogFollower, PortForwarder, Watcher
 from runner.render.dgd import (
     FRONTEND_PORT,
@@ -129,6 +130,7 @@ class KubernetesDeployment:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Event | None = None
         self.created_ns: int | None = None
+        self._netcut: PodNetCut | None = None
 
     # -------------------------------------------------------------- lifecycle
 
@@ -438,6 +440,42 @@ class KubernetesDeployment:
 
     async def stop_replicas(self, names: list[str], timeout_s: float) -> list[dict]:
         raise PlatformError(NO_SCALING)
+
+    # network faults: an ephemeral container in the worker pod (runner.platforms.kubernetes.netcut)
+
+    @property
+    def netcut(self) -> PodNetCut:
+        if self._netcut is None:
+            self._netcut = PodNetCut(self.api, image_for(self.k8s.network_fault_image, os.environ))
+        return self._netcut
+
+    async def cut(self, names: list[str], action: str) -> list[dict]:
+        fault = self.scenario.config.fault
+        once = action == "reset" and fault.reset_s == 0
+        seconds = fault.partition_s if action == "partition" else fault.reset_s
+        peers = peer_ips(self._by_role().get("frontend", []))
+        stamps = []
+        for name in names:
+            pod = self._pod(name)
+            if pod is None:
+                raise PlatformError(f"{name} is not a live pod of {self.name}")
+            done = await self.netcut.cut(pod, peers, action, seconds, once, fault.verify_timeout_s)
+            self.events.write("NetworkCut", f"Pod/{name}", source="runner", action=action, **done)
+            stamps.append({"target": name, "action": action, **done})
+        return stamps
+
+    async def heal(self, names: list[str]) -> list[dict]:
+        out = []
+        for name in names:
+            healed = await self.netcut.heal(name)
+            self.events.write("NetworkHealed", f"Pod/{name}", source="runner", **healed)
+            out.append({"target": name, "healed_ns": time.time_ns(), **healed})
+        return out
+
+    async def probe(self, names: list[str], timeout_s: float) -> list[dict]:
+        ready = [p for p in self._by_role().get("frontend", []) if d.pod_ready(p)]
+        frontend = (d.pod_name(ready[0]), d.main_container(ready[0])) if ready else None
+        return [await self.netcut.probe(name, frontend, timeout_s) for name in names]
 
     async def _delete(self, name: str) -> dict:
         grace = self.scenario.config.fault.pod_delete_grace_period_s
