@@ -260,6 +260,27 @@ def test_conn_reset_resets_the_pooled_connection_and_refuses_new_ones(kube, name
            probe_during=after["probe_during"], failures_during=len(during))
 
 
+def test_a_cut_that_did_not_take_effect_fails_the_fault_step(kube, namespace, dgd_crd, dynamo_image, tmp_path):
+    """The Dynamo image has no iptables (nor ss): the container fails, the stamp names no mechanism and why,
+    and the fault is judged not to have taken effect (the scenario's ERROR)."""
+    config = run_config(namespace, tmp_path, dynamo_image, dynamo_image, reset_s=5)
+
+    async def scenario():
+        sc, deployment = await deploy_plain_pods(kube, namespace, config, "mocker-agg-tp-1-dp-1-decode_worker_partition",
+                                                 dynamo_image, tmp_path)
+        try:
+            return await fault_step(sc, deployment)
+        finally:
+            await deployment.teardown(120)
+
+    observed = run(scenario())
+    (ev,) = observed.evidence
+    assert ev.injected["mechanism"].startswith("none (ephemeral-container ft-netcut-")
+    assert "not found" in ev.injected["mechanism"]  # sh: iptables: not found
+    assert not ev.took_effect and not observed.fault.took_effect
+    assert ev.injected["connections_cut"] == 0 and "not found" in ev.detail  # the judgement names the cause
+
+
 def test_a_role_without_the_opt_in_is_refused_naming_the_values_switch(kube, namespace, runner_image):
     """The runner's ServiceAccount without rbac.networkFaults: the patch is refused, in one line."""
     from kubernetes import client

@@ -90,7 +90,7 @@ def ss_filter(peers: list[str]) -> str:
     return f"state established '(' {terms} ')'"
 
 
-def script(chain: str, peers: list[str], action: str, seconds: float, once: bool) -> str:
+def script(chain: str, peers: list[str], action: str, seconds: float, once: bool, heal_file: str = HEAL_FILE) -> str:
     """The ephemeral container's command (POSIX sh; iptables, ss, date, sleep, sed)."""
     ipt = "iptables -w 5"
     add = "\n".join(f"out=$({ipt} {' '.join(shlex.quote(a) for a in rule)} 2>&1) || fail \"adding a rule: $out\""
@@ -103,7 +103,7 @@ def script(chain: str, peers: list[str], action: str, seconds: float, once: bool
         f"while {ipt} -D OUTPUT -j {chain} 2>/dev/null; do :; done; "
         f"{ipt} -F {chain} 2>/dev/null; {ipt} -X {chain} 2>/dev/null; "
         f"if {ipt} -S {chain} >/dev/null 2>&1; then say error the chain {chain} is still there; exit 1; fi; }}",
-        "fail() { say error \"$(printf '%s' \"$1\" | tr '\\n' ' ')\"; cleanup; exit 1; }",
+        "fail() { say error \"$(printf '%s' \"$1\" | tr '\\n' ' ')\"; cleanup; say healed $(date +%s%N) failed; exit 1; }",
         "trap 'cleanup; say healed $(date +%s%N) signal; exit 0' TERM INT HUP",
         "ss -ltnH | sed \"s/^/" + MARK + " listen /\"",
     ]
@@ -116,8 +116,8 @@ def script(chain: str, peers: list[str], action: str, seconds: float, once: bool
               "say cut $(printf '%s\\n' \"$killed\" | sed 1d | grep -c .)"]
     if not once:
         lines += [f"end=$(( $(date +%s%N) + {hold_ns} ))",
-                  f"while [ ! -e {HEAL_FILE} ] && [ \"$(date +%s%N)\" -lt \"$end\" ]; do sleep {POLL_S}; done",
-                  f"how=timer; [ -e {HEAL_FILE} ] && how=asked"]
+                  f"while [ ! -e {heal_file} ] && [ \"$(date +%s%N)\" -lt \"$end\" ]; do sleep {POLL_S}; done",
+                  f"how=timer; [ -e {heal_file} ] && how=asked"]
     else:
         lines.append("how=once")
     lines += ["cleanup", "say healed $(date +%s%N) $how"]
@@ -217,9 +217,10 @@ def judge_started(seen: dict, state: dict, once: bool) -> str | None:
 
 
 def judge_heal(seen: dict, state: dict) -> dict:
-    """Healed when the container said so and exited 0 (its cleanup checks the chain is gone)."""
+    """Healed when the container ended saying so: exit 0, or a failed cut whose cleanup found nothing left
+    (its cleanup checks the chain is gone)."""
     terminated = state.get("terminated") or {}
-    if seen.get("healed_ns") and terminated.get("exitCode") == 0:
+    if terminated and seen.get("healed_ns") and (terminated.get("exitCode") == 0 or seen.get("healed_by") == "failed"):
         return {"removed": True, "healed_by": seen.get("healed_by")}
     if seen.get("error"):
         return {"removed": False, "detail": seen["error"]}
