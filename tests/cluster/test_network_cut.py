@@ -203,6 +203,8 @@ def test_partition_cuts_the_pooled_connection_blocks_new_ones_and_heals(kube, na
     assert ev.took_effect and observed.fault.took_effect
     healed_by = healed_event(tmp_path, "mocker-agg-tp-1-dp-1-decode_worker_partition")
     assert healed_by["removed"] is True and healed_by["healed_by"] in ("asked", "timer")
+    (kept,) = (tmp_path / "mocker-agg-tp-1-dp-1-decode_worker_partition").glob(f"*/worker.{stamp['container']}.log")
+    assert "@@FT-NETCUT rules" in kept.read_text() and "@@FT-NETCUT healed" in kept.read_text()
 
     # the container's own stamps of its rules set and removed (the pod's clock is the runner's here)
     rules, healed = stamp["rules_ns_pod_clock"] / 1e9, healed_by["healed_ns_pod_clock"] / 1e9

@@ -468,6 +468,10 @@ class KubernetesDeployment:
         out = []
         for name in names:
             healed = await self.netcut.heal(name)
+            cut, pod = self.netcut.cuts.get(name), self._pod(name)
+            if cut and pod:  # the container's own account, beside the pod's logs
+                self._dir(pod).mkdir(parents=True, exist_ok=True)
+                (self._dir(pod) / f"{name}.{cut.container}.log").write_text(cut.log)
             self.events.write("NetworkHealed", f"Pod/{name}", source="runner", **healed)
             out.append({"target": name, "healed_ns": time.time_ns(), **healed})
         return out

@@ -283,6 +283,7 @@ class Cut:
     ports: list[int] = field(default_factory=list)
     worker_ip: str = ""
     healed: bool = False
+    log: str = ""  # the container's log as last read
 
 
 class PodNetCut:
@@ -323,6 +324,10 @@ class PodNetCut:
         cut = self.cuts.get(name)
         if cut is None or cut.healed:
             return {"removed": True, "detail": "no rule is set"}
+        if await asyncio.to_thread(self.api.get_pod, name) is None:
+            cut.healed = True
+            return {"removed": True, "container": cut.container,
+                    "detail": "the pod is gone, and its network namespace with the rules"}
         state = await self._state(name, cut.container)
         if "running" in state:
             try:
@@ -361,7 +366,8 @@ class PodNetCut:
         while True:
             state = await self._state(name, container)
             if "running" in state or "terminated" in state:
-                seen = parse_log(await asyncio.to_thread(self.api.read_log, name, container) or "")
+                self.cuts[name].log = await asyncio.to_thread(self.api.read_log, name, container) or ""
+                seen = parse_log(self.cuts[name].log)
             if done(seen, state):
                 break
             if time.monotonic() >= deadline:
