@@ -206,8 +206,9 @@ def test_partition_cuts_the_pooled_connection_blocks_new_ones_and_heals(kube, na
     (kept,) = (tmp_path / "mocker-agg-tp-1-dp-1-decode_worker_partition").glob(f"*/worker.{stamp['container']}.log")
     assert "@@FT-NETCUT rules" in kept.read_text() and "@@FT-NETCUT healed" in kept.read_text()
 
-    # the container's own stamps of its rules set and removed (the pod's clock is the runner's here)
-    rules, healed = stamp["rules_ns_pod_clock"] / 1e9, healed_by["healed_ns_pod_clock"] / 1e9
+    # the container's own stamps of its rules set and of their removal starting (the pod's clock is the
+    # runner's here)
+    rules, healed = stamp["rules_ns_pod_clock"] / 1e9, healed_by["healing_ns_pod_clock"] / 1e9
     first_error = next(r for r in recs if not r["ok"] and r["t"] >= stamp["injected_ns"] / 1e9)
     assert first_error["port"] == pooled  # the pooled connection broke
     assert not [r for r in recs if r["ok"] and r["port"] == pooled and r["t"] > first_error["t"]]  # for good
@@ -215,11 +216,14 @@ def test_partition_cuts_the_pooled_connection_blocks_new_ones_and_heals(kube, na
     back = next(r for r in recs if r["ok"] and r["t"] > first_error["t"])
     assert back["port"] != pooled
     record("partition (ephemeral container): patch -> rules in place", stamp["patch_to_rules_s"])
-    record("partition: rules in place -> the pooled connection's first failure", first_error["t"] - rules,
+    record("partition: rules in place -> the pooled connection's first failure", first_error["end"] - rules,
            error=first_error.get("error"))
-    record("partition: heal asked -> rules removed", healed - (stamp["injected_ns"] / 1e9 + 8))
-    record("partition: rules removed -> fresh probe connects", (ev.ready_ns or 0) / 1e9 - healed)
-    record("partition: rules removed -> the client's first success", back["t"] - healed,
+    asked = stamp["injected_ns"] / 1e9 + 8  # the restore asks at the stamp plus fault.partition_s
+    record("partition: heal asked -> rules being removed", healed - asked)
+    record("partition: heal asked -> rules gone (the container's own stamp)", healed_by["healed_ns_pod_clock"] / 1e9 - asked)
+    record("partition: heal asked -> the runner saw it healed", restored["healed_ns"] / 1e9 - asked)
+    record("partition: rules being removed -> fresh probe connected", (ev.ready_ns or 0) / 1e9 - healed)
+    record("partition: rules being removed -> the client's first success", back["end"] - healed,
            probe_during=after["probe_during"], failures_during=sum(1 for r in recs if not r["ok"]))
 
 
@@ -247,7 +251,7 @@ def test_conn_reset_resets_the_pooled_connection_and_refuses_new_ones(kube, name
     assert ev.took_effect
     healed_by = healed_event(tmp_path, "mocker-agg-tp-1-dp-1-decode_worker_conn_reset")
     assert healed_by["removed"] is True
-    rules, healed = stamp["rules_ns_pod_clock"] / 1e9, healed_by["healed_ns_pod_clock"] / 1e9
+    rules, healed = stamp["rules_ns_pod_clock"] / 1e9, healed_by["healing_ns_pod_clock"] / 1e9
     first_error = next(r for r in recs if not r["ok"] and r["t"] >= stamp["injected_ns"] / 1e9)
     assert first_error["port"] == pooled and first_error["error"] in (
         "ConnectionResetError", "RemoteDisconnected", "BrokenPipeError")
@@ -256,9 +260,10 @@ def test_conn_reset_resets_the_pooled_connection_and_refuses_new_ones(kube, name
     assert {r.get("error") for r in during} <= {"ConnectionRefusedError", "ConnectionResetError"}  # no timeouts
     back = next(r for r in recs if r["ok"] and r["t"] > first_error["t"])
     record("conn reset (ephemeral container): patch -> rules in place", stamp["patch_to_rules_s"])
-    record("conn reset: rules in place -> the pooled connection's reset", first_error["t"] - rules,
+    record("conn reset: rules in place -> the pooled connection's reset", first_error["end"] - rules,
            error=first_error["error"])
-    record("conn reset: rules removed -> the client's first success", back["t"] - healed,
+    record("conn reset: rules being removed -> fresh probe connected", (ev.ready_ns or 0) / 1e9 - healed)
+    record("conn reset: rules being removed -> the client's first success", back["end"] - healed,
            probe_during=after["probe_during"], failures_during=len(during))
 
 

@@ -11,7 +11,7 @@ namespace (the pods/ephemeralcontainers subresource) with NET_ADMIN, running as 
   4. holds for the fault's seconds (its own timer: an ephemeral container cannot be stopped from
      outside, and the cut must end even when the runner dies) or until the runner asks it to heal early
      (a file it creates through pods/exec), or until SIGTERM (the pod is deleted),
-  5. removes its chain, checks it is gone, and exits.
+  5. removes its chain (saying when it starts: the cut ends there), checks it is gone, and exits.
 
 Each step prints one `@@FT-NETCUT` line, so the runner reads what happened from the container's log.
 A reset with `fault.reset_s` 0 only kills the established connections (steps 1, 3, 5).
@@ -120,7 +120,7 @@ def script(chain: str, peers: list[str], action: str, seconds: float, once: bool
                   f"how=timer; [ -e {heal_file} ] && how=asked"]
     else:
         lines.append("how=once")
-    lines += ["cleanup", "say healed $(date +%s%N) $how"]
+    lines += ["say healing $(date +%s%N)", "cleanup", "say healed $(date +%s%N) $how"]
     return "\n".join(lines) + "\n"
 
 
@@ -171,6 +171,8 @@ def parse_log(text: str) -> dict:
             seen["rules_ns"] = _int(arg)
         elif word == "cut":
             seen["cut"] = _int(arg)
+        elif word == "healing":
+            seen["healing_ns"] = _int(arg)
         elif word == "healed":
             ns, _, how = arg.partition(" ")
             seen["healed_ns"], seen["healed_by"] = _int(ns), how or None
@@ -217,17 +219,19 @@ def judge_started(seen: dict, state: dict, once: bool) -> str | None:
 
 
 def judge_heal(seen: dict, state: dict) -> dict:
-    """Healed when the container ended saying so: exit 0, or a failed cut whose cleanup found nothing left
-    (its cleanup checks the chain is gone)."""
+    """Healed when the container said so: it says `healed` only after its cleanup checked the chain is gone
+    (exiting is all that is left; the kubelet reports that a second or two later). A non-zero exit after a
+    cut that had succeeded means the cleanup did not finish."""
     terminated = state.get("terminated") or {}
-    if terminated and seen.get("healed_ns") and (terminated.get("exitCode") == 0 or seen.get("healed_by") == "failed"):
-        return {"removed": True, "healed_by": seen.get("healed_by")}
+    code, how = terminated.get("exitCode"), seen.get("healed_by")
+    if seen.get("healed_ns") and not seen.get("error") or how == "failed":
+        if not terminated or code == 0 or how == "failed":
+            return {"removed": True, "healed_by": how}  # healed_by: asked | timer | signal | once | failed
     if seen.get("error"):
         return {"removed": False, "detail": seen["error"]}
     if not terminated:
         return {"removed": False, "detail": "the ephemeral container is still running (its rules in place)"}
-    return {"removed": False, "detail": f"the ephemeral container exited {terminated.get('exitCode')} without "
-            "saying its rules were removed"}
+    return {"removed": False, "detail": f"the ephemeral container exited {code} before its cleanup was seen to finish"}
 
 
 # --------------------------------------------------------------------------- the probe
@@ -334,11 +338,12 @@ class PodNetCut:
                 await asyncio.to_thread(self.api.exec, name, cut.container, ["touch", HEAL_FILE], 10)
             except PlatformError:
                 pass  # it may have exited meanwhile; its log says how it ended
-        seen, _ = await self._until(name, lambda s, st: "terminated" in st, HEAL_TIMEOUT_S)
+        seen, _ = await self._until(name, lambda s, st: "healed_ns" in s or "terminated" in st, HEAL_TIMEOUT_S)
         state = await self._state(name, cut.container)
         healed = judge_heal(seen, state)
         cut.healed = healed["removed"]  # the record stays: the probe after healing uses its ports
-        return {**healed, "container": cut.container, "healed_ns_pod_clock": seen.get("healed_ns")}
+        return {**healed, "container": cut.container, "healing_ns_pod_clock": seen.get("healing_ns"),
+                "healed_ns_pod_clock": seen.get("healed_ns")}
 
     async def probe(self, name: str, frontend: tuple[str, str] | None, timeout_s: float) -> dict:
         """A fresh connection from the frontend container (pod, container) to each of the worker's ports."""

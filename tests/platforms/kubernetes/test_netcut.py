@@ -88,7 +88,8 @@ def test_partition_sets_the_chain_cuts_connections_holds_then_removes_it(tools, 
     seen = n.parse_log(out)
     assert seen["ports"] == [8081, 9090]  # loopback-only listeners are not probed
     assert seen["cut"] == 2 and seen["healed_by"] == "timer" and seen["rules_ns"] <= seen["healed_ns"]
-    assert seen["healed_ns"] - seen["rules_ns"] >= 0.3e9  # held for the fault's seconds
+    assert seen["healing_ns"] - seen["rules_ns"] >= 0.3e9  # held for the fault's seconds
+    assert seen["rules_ns"] < seen["healing_ns"] <= seen["healed_ns"]
     made = calls(log)
     order = [made.index(c) for c in ("iptables -w 5 -N FT-1", "iptables -w 5 -I INPUT 1 -j FT-1",
                                      "iptables -w 5 -I OUTPUT 1 -j FT-1")]
@@ -207,6 +208,9 @@ def test_started_and_healed_judgements():
                             once=False)
     assert "exit 127" in ended and "iptables: not found" in ended
     assert n.judge_heal({"healed_ns": 5}, {"terminated": {"exitCode": 0}})["removed"] is True
+    assert n.judge_heal({"healed_ns": 5, "healed_by": "asked"}, {"running": {}}) == {"removed": True,
+                                                                                   "healed_by": "asked"}
+    assert n.judge_heal({"healed_ns": 5}, {"terminated": {"exitCode": 137}})["removed"] is False
     assert n.judge_heal({"rules_ns": 1}, {"running": {}}) == {
         "removed": False, "detail": "the ephemeral container is still running (its rules in place)"}
     assert n.judge_heal({"error": "the chain FT-1 is still there"}, {"terminated": {"exitCode": 1}})["removed"] is False
