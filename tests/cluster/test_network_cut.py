@@ -5,8 +5,8 @@ No operator here turns a DGD into pods, so the test creates the DGD the scenario
 server, the real CRD) and then two plain pods carrying the labels the operator would give them (owned
 by the DGD, so teardown's garbage collection removes them): a "worker" serving HTTP/1.1 on two ports,
 and a "frontend" holding one pooled keep-alive connection to it, sending a request on it every 0.2 s and
-logging each outcome with the local port of its connection and when the attempt started and ended. The runner's pod watch, role mapping,
-cut, probe and heal are the ones a scenario uses.
+logging each outcome with the local port of its connection and when the attempt started and ended.
+The runner's pod watch, role mapping, cut, probe and heal are the ones a scenario uses.
 
 The pods' clock is the runner's here (one machine): client log times and runner stamps are compared.
 """
@@ -26,6 +26,7 @@ from .conftest import REPO, image_on_node, wait_for
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
 
 PORTS = (8081, 8082)
+PARTITION, RESET = "mocker-agg-tp-1-dp-1-decode_worker_partition", "mocker-agg-tp-1-dp-1-decode_worker_conn_reset"
 SERVER = r"""
 import http.server, threading
 class H(http.server.BaseHTTPRequestHandler):
@@ -151,9 +152,11 @@ async def deploy_plain_pods(kube, namespace: str, config, scenario_name: str, dy
                   .get("podIP"), 120)
     kube.apply(plain_pod("frontend", dynamo_image, CLIENT, {**labels, COMPONENT_LABEL: deployment.frontend_component},
                          owner, env={"WORKER": ip}), namespace)
-    await until("both pods ready in the runner's view", lambda: deployment.replicas("decode") == ["worker"] and any(
-        p["metadata"]["name"] == "frontend" and p["status"].get("podIP") for p in deployment._by_role().get("frontend", [])),
-        120)
+    def both_seen() -> bool:
+        frontends = deployment._by_role().get("frontend", [])
+        return deployment.replicas("decode") == ["worker"] and any(
+            p["metadata"]["name"] == "frontend" and p["status"].get("podIP") for p in frontends)
+    await until("both pods in the runner's view", both_seen, 120)
     return scenario, deployment
 
 
@@ -182,8 +185,7 @@ def test_partition_cuts_the_pooled_connection_blocks_new_ones_and_heals(kube, na
     config = run_config(namespace, tmp_path, runner_image, dynamo_image, reset_s=5)
 
     async def scenario():
-        sc, deployment = await deploy_plain_pods(kube, namespace, config, "mocker-agg-tp-1-dp-1-decode_worker_partition",
-                                                 dynamo_image, tmp_path)
+        sc, deployment = await deploy_plain_pods(kube, namespace, config, PARTITION, dynamo_image, tmp_path)
         try:
             port = await asyncio.to_thread(wait_for, "a pooled connection", lambda: pooled_port(kube, namespace), 60)
             observed = await fault_step(sc, deployment)
@@ -201,9 +203,9 @@ def test_partition_cuts_the_pooled_connection_blocks_new_ones_and_heals(kube, na
     assert after["probe_during"] == {"8081": "timeout", "8082": "timeout"}
     assert restored["probe_after"] == {"8081": "connected", "8082": "connected"}
     assert ev.took_effect and observed.fault.took_effect
-    healed_by = healed_event(tmp_path, "mocker-agg-tp-1-dp-1-decode_worker_partition")
+    healed_by = healed_event(tmp_path, PARTITION)
     assert healed_by["removed"] is True and healed_by["healed_by"] in ("asked", "timer")
-    (kept,) = (tmp_path / "mocker-agg-tp-1-dp-1-decode_worker_partition").glob(f"*/worker.{stamp['container']}.log")
+    (kept,) = (tmp_path / PARTITION).glob(f"*/worker.{stamp['container']}.log")
     assert "@@FT-NETCUT rules" in kept.read_text() and "@@FT-NETCUT healed" in kept.read_text()
 
     # the container's own stamps of its rules set and of their removal starting (the pod's clock is the
@@ -220,7 +222,8 @@ def test_partition_cuts_the_pooled_connection_blocks_new_ones_and_heals(kube, na
            error=first_error.get("error"))
     asked = stamp["injected_ns"] / 1e9 + 8  # the restore asks at the stamp plus fault.partition_s
     record("partition: heal asked -> rules being removed", healed - asked)
-    record("partition: heal asked -> rules gone (the container's own stamp)", healed_by["healed_ns_pod_clock"] / 1e9 - asked)
+    record("partition: heal asked -> rules gone (the container's own stamp)",
+           healed_by["healed_ns_pod_clock"] / 1e9 - asked)
     record("partition: heal asked -> the runner saw it healed", restored["healed_ns"] / 1e9 - asked)
     record("partition: rules being removed -> fresh probe connected", (ev.ready_ns or 0) / 1e9 - healed)
     record("partition: rules being removed -> the client's first success", back["end"] - healed,
@@ -232,8 +235,7 @@ def test_conn_reset_resets_the_pooled_connection_and_refuses_new_ones(kube, name
     config = run_config(namespace, tmp_path, runner_image, dynamo_image, reset_s=5)
 
     async def scenario():
-        sc, deployment = await deploy_plain_pods(kube, namespace, config, "mocker-agg-tp-1-dp-1-decode_worker_conn_reset",
-                                                 dynamo_image, tmp_path)
+        sc, deployment = await deploy_plain_pods(kube, namespace, config, RESET, dynamo_image, tmp_path)
         try:
             port = await asyncio.to_thread(wait_for, "a pooled connection", lambda: pooled_port(kube, namespace), 60)
             observed = await fault_step(sc, deployment)
@@ -249,7 +251,7 @@ def test_conn_reset_resets_the_pooled_connection_and_refuses_new_ones(kube, name
     assert set(after["probe_during"].values()) <= {"refused", "reset"} and after["probe_during"]
     assert set(restored["probe_after"].values()) == {"connected"}
     assert ev.took_effect
-    healed_by = healed_event(tmp_path, "mocker-agg-tp-1-dp-1-decode_worker_conn_reset")
+    healed_by = healed_event(tmp_path, RESET)
     assert healed_by["removed"] is True
     rules, healed = stamp["rules_ns_pod_clock"] / 1e9, healed_by["healing_ns_pod_clock"] / 1e9
     first_error = next(r for r in recs if not r["ok"] and r["t"] >= stamp["injected_ns"] / 1e9)
@@ -273,8 +275,7 @@ def test_a_cut_that_did_not_take_effect_fails_the_fault_step(kube, namespace, dg
     config = run_config(namespace, tmp_path, dynamo_image, dynamo_image, reset_s=5)
 
     async def scenario():
-        sc, deployment = await deploy_plain_pods(kube, namespace, config, "mocker-agg-tp-1-dp-1-decode_worker_partition",
-                                                 dynamo_image, tmp_path)
+        sc, deployment = await deploy_plain_pods(kube, namespace, config, PARTITION, dynamo_image, tmp_path)
         try:
             return await fault_step(sc, deployment)
         finally:
@@ -307,6 +308,6 @@ def test_a_role_without_the_opt_in_is_refused_naming_the_values_switch(kube, nam
     as_sa.api_key = {"authorization": f"Bearer {token}"}
     restricted = client.ApiClient(as_sa)
     with pytest.raises(UserError) as err:
-        KubeApi(restricted, namespace).add_ephemeral_container("anything", ephemeral_container("x", runner_image, "true"))
+        KubeApi(restricted, namespace).add_ephemeral_container("any", ephemeral_container("x", runner_image, "true"))
     assert "rbac.networkFaults=true" in str(err.value) and "\n" not in str(err.value)
 

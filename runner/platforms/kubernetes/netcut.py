@@ -103,7 +103,8 @@ def script(chain: str, peers: list[str], action: str, seconds: float, once: bool
         f"while {ipt} -D OUTPUT -j {chain} 2>/dev/null; do :; done; "
         f"{ipt} -F {chain} 2>/dev/null; {ipt} -X {chain} 2>/dev/null; "
         f"if {ipt} -S {chain} >/dev/null 2>&1; then say error the chain {chain} is still there; exit 1; fi; }}",
-        "fail() { say error \"$(printf '%s' \"$1\" | tr '\\n' ' ')\"; cleanup; say healed $(date +%s%N) failed; exit 1; }",
+        "fail() { say error \"$(printf '%s' \"$1\" | tr '\\n' ' ')\"; cleanup; "
+        "say healed $(date +%s%N) failed; exit 1; }",
         "trap 'cleanup; say healed $(date +%s%N) signal; exit 0' TERM INT HUP",
         "ss -ltnH | sed \"s/^/" + MARK + " listen /\"",
     ]

@@ -204,8 +204,8 @@ def test_started_and_healed_judgements():
     assert n.judge_started({"rules_ns": 1, "cut": 0}, {"running": {}}, once=False) is None
     assert n.judge_started({}, {"waiting": {"reason": "ContainerCreating"}}, once=False) == \
         "its rules were not reported in place yet"
-    ended = n.judge_started({}, {"terminated": {"exitCode": 127, "reason": "Error", "message": "sh: iptables: not found"}},
-                            once=False)
+    gone = {"terminated": {"exitCode": 127, "reason": "Error", "message": "sh: iptables: not found"}}
+    ended = n.judge_started({}, gone, once=False)
     assert "exit 127" in ended and "iptables: not found" in ended
     assert n.judge_heal({"healed_ns": 5}, {"terminated": {"exitCode": 0}})["removed"] is True
     assert n.judge_heal({"healed_ns": 5, "healed_by": "asked"}, {"running": {}}) == {"removed": True,
