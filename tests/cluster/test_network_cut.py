@@ -289,16 +289,22 @@ def test_a_cut_that_did_not_take_effect_fails_the_fault_step(kube, namespace, dg
     assert ev.injected["connections_cut"] == 0 and "not found" in ev.detail  # the judgement names the cause
 
 
-def test_a_role_without_the_opt_in_is_refused_naming_the_values_switch(kube, namespace, runner_image):
-    """The runner's ServiceAccount without rbac.networkFaults: the patch is refused, in one line."""
+def test_a_role_without_the_opt_in_is_refused_before_any_graph_naming_the_values_switch(kube, namespace, dgd_crd,
+                                                                                        runner_image, tmp_path):
+    """A ServiceAccount with what the chart grants by default (here: pods and DGDs) is refused in preflight,
+    before a graph is deployed, and at the patch itself, in one line naming rbac.networkFaults; the admin
+    passes the same preflight."""
     from kubernetes import client
 
     from runner.core.errors import UserError
     from runner.platforms.kubernetes.api import KubeApi, load_client
+    from runner.platforms.kubernetes.deployment import KubernetesPlatform
     from runner.platforms.kubernetes.netcut import ephemeral_container
+    from runner.scenarios.plan import plan
 
     kube.run("create", "serviceaccount", "no-netcut", "-n", namespace)
-    kube.run("create", "role", "no-netcut", "-n", namespace, "--verb=get,list,watch,delete", "--resource=pods")
+    kube.run("create", "role", "no-netcut", "-n", namespace, "--verb=get,list,watch,delete",
+             "--resource=pods,dynamographdeployments.nvidia.com")
     kube.run("create", "rolebinding", "no-netcut", "-n", namespace, "--role=no-netcut",
              f"--serviceaccount={namespace}:no-netcut")
     token = kube.run("create", "token", "no-netcut", "-n", namespace).stdout.strip()
@@ -306,8 +312,14 @@ def test_a_role_without_the_opt_in_is_refused_naming_the_values_switch(kube, nam
     as_sa = client.Configuration()
     as_sa.host, as_sa.ssl_ca_cert, as_sa.verify_ssl = admin.host, admin.ssl_ca_cert, admin.verify_ssl
     as_sa.api_key = {"authorization": f"Bearer {token}"}
-    restricted = client.ApiClient(as_sa)
-    with pytest.raises(UserError) as err:
-        KubeApi(restricted, namespace).add_ephemeral_container("any", ephemeral_container("x", runner_image, "true"))
-    assert "rbac.networkFaults=true" in str(err.value) and "\n" not in str(err.value)
+    restricted = KubeApi(client.ApiClient(as_sa), namespace)
+    config = run_config(namespace, tmp_path, runner_image, runner_image, reset_s=5)
+    scenario = plan(PARTITION, config)
 
+    with pytest.raises(UserError) as err:
+        KubernetesPlatform(config, restricted).preflight([scenario])
+    assert "rbac.networkFaults=true" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(UserError) as err:
+        restricted.add_ephemeral_container("any", ephemeral_container("x", runner_image, "true"))
+    assert "rbac.networkFaults=true" in str(err.value)
+    KubernetesPlatform(config, KubeApi(load_client(), namespace)).preflight([scenario])  # allowed: no error

@@ -6,7 +6,7 @@ Every call the runner makes is a method here, so the chart's Role can be read of
   core pods: list, watch, get, delete                               (list_pods, watch, get_pod, delete_pod)
   core pods/exec: create (websocket GET/POST upgrade)               (exec)
   core pods/log: get                                                (read_log, follow_log)
-  core pods/ephemeralcontainers: patch (opt-in: rbac.networkFaults) (add_ephemeral_container)
+  core pods/ephemeralcontainers: patch (opt-in: rbac.networkFaults) (add_ephemeral_container, check_ephemeral_containers)
   core events: list, watch                                          (watch)
   workstation only: pods/portforward create, pods/proxy get         (port_forward, proxy_get)
 
@@ -153,13 +153,22 @@ class KubeApi:
 
     def add_ephemeral_container(self, pod: str, container: dict) -> dict:
         """Add one ephemeral container to the pod (a strategic merge on the subresource, keyed by name)."""
+        resp = self._patch_ephemeral(pod, container)
+        return json.loads(resp.data)
+
+    def check_ephemeral_containers(self) -> None:
+        """Preflight: a dry-run patch of a pod that does not exist is authorized first, then not found (404,
+        fine); without the right it is forbidden, and the error names the values switch."""
+        self._patch_ephemeral("ft-runner-preflight-probe", {"name": "ft-runner-preflight", "image": "none"},
+                              dry_run="All", missing_ok=True)
+
+    def _patch_ephemeral(self, pod: str, container: dict, **kwargs):
         what = f"patch pods/ephemeralcontainers {pod}"
         try:
-            resp = self._call(what, self.core.patch_namespaced_pod_ephemeralcontainers, pod, self.namespace,
-                              {"spec": {"ephemeralContainers": [container]}}, _preload_content=False)
+            return self._call(what, self.core.patch_namespaced_pod_ephemeralcontainers, pod, self.namespace,
+                              {"spec": {"ephemeralContainers": [container]}}, _preload_content=False, **kwargs)
         except UserError as exc:
             raise forbidden_ephemeral(str(exc), what, self.namespace) or exc from None
-        return json.loads(resp.data)
 
     # -------------------------------------------------------------- watches
 

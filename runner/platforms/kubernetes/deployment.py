@@ -26,7 +26,7 @@ from runner.scenarios.plan import Scenario
 from runner.platforms.kubernetes import decide as d
 from runner.platforms.base import PlatformError
 from runner.platforms.kubernetes.api import KubeApi, load_client
-from runner.platforms.kubernetes.netcut import PodNetCut, image_for, peer_ips
+from runner.platforms.kubernetes.netcut import PodNetCut, cuts_network, image_for, peer_ips
 from runner.platforms.kubernetes.observe import LogFollower, PortForwarder, Watcher
 from runner.render.dgd import (
     FRONTEND_PORT,
@@ -79,6 +79,9 @@ class KubernetesPlatform:
             render_dgd(scenario, run_id="preflight")
         version = self.config.kubernetes.api_version
         self.api.get_dgd(version, "ft-runner-preflight-probe")  # 404 is fine; 403/unreachable/no CRD raise
+        if any(cuts_network(s) for s in scenarios):  # before any graph is deployed: the image and the right
+            image_for(self.config.kubernetes.network_fault_image, os.environ)
+            self.api.check_ephemeral_containers()
 
     def planned_endpoints(self, scenario: Scenario) -> tuple[list[str], str] | None:
         """None: a DynamoGraphDeployment takes far longer to become ready than aiperf takes to start,

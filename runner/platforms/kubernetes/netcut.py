@@ -33,9 +33,11 @@ import time
 from dataclasses import dataclass, field
 
 from runner.core.errors import UserError
+from runner.faults import get
 from runner.platforms.base import PlatformError
 
 MECHANISM = "ephemeral-container"
+KINDS = ("partition", "reset")  # the fault kinds cut here
 NAME_PREFIX = "ft-netcut-"
 MARK = "@@FT-NETCUT"
 PROBE_MARK = "@@FT-PROBE"
@@ -44,6 +46,12 @@ POLL_S = 0.2
 HEAL_TIMEOUT_S = 30.0
 
 # --------------------------------------------------------------------------- the container
+
+
+def cuts_network(scenario) -> bool:
+    """The scenario (any of its fault steps) is a partition or a connection reset."""
+    names = [getattr(step, "fault", None) for step in scenario.steps]
+    return scenario.entry.fault_kind in KINDS or any(get(n).kind in KINDS for n in names if n)
 
 
 def image_for(configured: str | None, env: dict) -> str:

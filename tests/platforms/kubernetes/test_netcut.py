@@ -328,3 +328,16 @@ def test_podnetcut_names_no_mechanism_when_the_container_failed():
     stamp = asyncio.run(n.PodNetCut(api, "runner:1").cut(WORKER, ["10.0.0.5"], "reset", 5, False, 5))
     assert stamp["mechanism"].startswith("none (ephemeral-container ft-netcut-")
     assert "iptables -N FT-1: permission denied" in stamp["mechanism"] and stamp["connections_cut"] == 0
+
+
+def test_scenarios_that_cut_the_network_are_found_by_any_of_their_fault_steps():
+    from runner.core.config import RunConfig
+    from runner.core.timeline import Timeline
+    from runner.scenarios.plan import plan, plan_timeline
+
+    config = RunConfig.model_validate({"platform": "kubernetes"})
+    assert n.cuts_network(plan("mocker-agg-tp-1-dp-2-decode_worker_conn_reset", config))
+    assert not n.cuts_network(plan("mocker-agg-tp-1-dp-2-decode_worker", config))
+    timeline = Timeline.model_validate({"name": "kill-then-cut", "deployment": "mocker-agg-tp-1-dp-2", "steps": [
+        {"load": "start"}, {"fault": "decode_worker"}, {"wait": 5}, {"fault": "decode_worker_partition"}]})
+    assert n.cuts_network(plan_timeline(timeline, config))
