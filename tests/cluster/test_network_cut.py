@@ -323,3 +323,19 @@ def test_a_role_without_the_opt_in_is_refused_before_any_graph_naming_the_values
         restricted.add_ephemeral_container("any", ephemeral_container("x", runner_image, "true"))
     assert "rbac.networkFaults=true" in str(err.value)
     KubernetesPlatform(config, KubeApi(load_client(), namespace)).preflight([scenario])  # allowed: no error
+
+
+@pytest.mark.parametrize("opt_in", [False, True])
+def test_the_charts_role_grants_the_ephemeral_container_patch_only_when_opted_in(kube, namespace, runner_image, s3,
+                                                                                 opt_in):
+    from .chart_run import chart_values, helm_install
+
+    values = chart_values(runner_image, "unused", s3, "ft-s3", [PARTITION])
+    proc = helm_install(namespace, {**values, "schedule": "0 3 * * *", "rbac": {"networkFaults": opt_in}})
+    assert proc.returncode == 0, proc.stderr  # a CronJob: nothing runs now
+    sa = kube.json("get", "serviceaccount", "-n", namespace, "-l", "app.kubernetes.io/instance=ft")["items"][0]
+    who = f"system:serviceaccount:{namespace}:{sa['metadata']['name']}"
+    assert kube.can_i(who, "patch", "pods/ephemeralcontainers", namespace) is opt_in
+    assert not kube.can_i(who, "patch", "pods/ephemeralcontainers", "default")
+    assert not kube.can_i(who, "patch", "pods", namespace)  # the pod itself stays untouchable
+    assert kube.can_i(who, "create", "pods/exec", namespace)  # the probe and the early heal
