@@ -29,6 +29,12 @@ LABEL org.opencontainers.image.title="dynamo-ft-runner" \
       org.opencontainers.image.licenses="Apache-2.0"
 RUN groupadd --gid 10001 runner \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /tmp --shell /usr/sbin/nologin runner
+# iptables and iproute2's `ss`: the image is also the ephemeral container that cuts a worker pod's network
+# for the partition and connection-reset faults (runner/platforms/kubernetes/netcut.py); the runner
+# itself never runs them (it runs as user 10001 with every capability dropped).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends iptables iproute2 \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /opt/ft-runner /opt/ft-runner
 # The root filesystem is read-only in the chart: everything writable lives under /tmp and the results dir.

@@ -158,6 +158,9 @@ class ServiceAccount(ChartModel):
 
 class Rbac(ChartModel):
     create: bool = Field(True, description="Create the Role and RoleBinding the runner needs in the namespace.")
+    networkFaults: bool = Field(
+        False, description="Also grant patch on pods/ephemeralcontainers: the partition and connection-reset faults "
+        "add an ephemeral container (root, NET_ADMIN) to the worker pod to cut its network. Off by default.")
 
 
 class Reaper(ChartModel):

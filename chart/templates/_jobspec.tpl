@@ -102,6 +102,9 @@ template:
         env:
           - name: FT_RUNNER_IN_CLUSTER
             value: "1"
+          # the image of the ephemeral container of network faults (kubernetes.network_fault_image overrides it)
+          - name: FT_RUNNER_IMAGE
+            value: {{ include "ft-runner.image" . | quote }}
           - name: FT_RUNNER_NAMESPACE
             valueFrom:
               fieldRef:

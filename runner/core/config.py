@@ -261,6 +261,10 @@ class KubernetesConfig(Strict):
     termination_grace_period_s: int | None = Field(
         None, ge=0, description="terminationGracePeriodSeconds of every pod (operator default 60)."
     )
+    network_fault_image: str | None = Field(
+        None, description="Image of the ephemeral container that partition and connection-reset faults add to the "
+        "worker pod (it needs sh, iptables and iproute2's ss; runs as root with NET_ADMIN); null: the runner's own "
+        "image (FT_RUNNER_IMAGE, which the chart sets).")
     metrics_interval_s: PositiveFloat = Field(1.0, description="Period of the frontend/worker /metrics scrape.")
     poll_interval_s: PositiveFloat = Field(1.0, description="Period of readiness and fault-evidence polls.")
     zombie_settle_s: PositiveFloat = Field(

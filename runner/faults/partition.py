@@ -92,8 +92,7 @@ async def _probe_until_reachable(replicas: Replicas, names: list[str], timeout_s
 
 
 FAULTS = (
-    NetworkCut(name="decode_worker_partition", role="decode", kind="partition", order=24, kubernetes=False),
-    NetworkCut(name="prefill_worker_partition", role="prefill", kind="partition", order=54, kubernetes=False),
-    NetworkCut(name="decode_worker_conn_reset", role="decode", kind="reset", order=29, action="reset",
-               kubernetes=False),
+    NetworkCut(name="decode_worker_partition", role="decode", kind="partition", order=24),
+    NetworkCut(name="prefill_worker_partition", role="prefill", kind="partition", order=54),
+    NetworkCut(name="decode_worker_conn_reset", role="decode", kind="reset", order=29, action="reset"),
 )

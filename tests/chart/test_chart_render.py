@@ -240,8 +240,16 @@ def test_role_grants_exactly_what_the_runner_uses():
         assert len(rule["apiGroups"]) == 1 and len(rule["resources"]) == 1
 
 
-def test_role_matches_the_calls_the_kubernetes_platform_declares():
-    """runner/platforms/kubernetes/api.py lists every API call the runner makes; the Role grants those, in-cluster."""
+def test_network_faults_rbac_is_opt_in_and_adds_only_the_ephemeral_container_patch():
+    default, opted = role_rules(render()), role_rules(render(sets={"rbac.networkFaults": True}))
+    assert ("", "pods/ephemeralcontainers") not in default
+    assert opted == {**default, ("", "pods/ephemeralcontainers"): (["patch"], None)}
+
+
+@pytest.mark.parametrize("network_faults", [False, True])
+def test_role_matches_the_calls_the_kubernetes_platform_declares(network_faults):
+    """runner/platforms/kubernetes/api.py lists every API call the runner makes; the Role grants those, in-cluster
+    (the calls marked opt-in only with their values switch)."""
     import re
 
     from runner.platforms.kubernetes import api as k8s_api
@@ -249,13 +257,13 @@ def test_role_matches_the_calls_the_kubernetes_platform_declares():
     declared: dict[tuple[str, str], list[str]] = {}
     for line in k8s_api.__doc__.splitlines():
         match = re.match(r"^\s+(\S+) (\S+): ([a-z]+(?:, [a-z]+)*)", line)
-        if match and "workstation" not in line:
+        if match and "workstation" not in line and (network_faults or "opt-in: rbac.networkFaults" not in line):
             group = "" if match[1] == "core" else match[1]
             declared[(group, match[2])] = sorted(match[3].split(", "))
     assert declared, "the call list in runner/platforms/kubernetes/api.py's docstring was not found"
     # a WebSocket exec is a GET upgrade: authorized as "get" before Kubernetes 1.31, "create" after
     declared[("", "pods/exec")] = sorted({*declared[("", "pods/exec")], "get"})
-    granted = {key: verbs for key, (verbs, _) in role_rules(render()).items()}
+    granted = {key: verbs for key, (verbs, _) in role_rules(render(sets={"rbac.networkFaults": network_faults})).items()}
     assert granted == declared
 
 
@@ -462,3 +470,9 @@ def test_notes_of_an_indexed_cronjob():
     assert "16 scenario(s) in namespace dynamo, as an Indexed Job (4 at a time)" in notes
     assert "kubectl -n dynamo create job --from=cronjob/ft-dynamo-ft-runner" in notes
     assert "aws s3 ls s3://my-ft-results/dynamo-ft/nightly/" in notes
+
+
+def test_runner_knows_its_own_image_for_the_network_faults_ephemeral_container():
+    objects = render(sets={"image.repository": "reg.example/ft-runner", "image.tag": "1.2.3"})
+    runner = runner_container(objects)
+    assert env_of(runner)["FT_RUNNER_IMAGE"]["value"] == runner["image"] == "reg.example/ft-runner:1.2.3"

@@ -89,11 +89,19 @@ def test_a_graceful_stop_is_sigterm_to_the_main_process_and_waits_for_the_restar
     assert lookup("mocker-agg-tp-1-dp-2-decode_worker_sigterm").platforms == ("local", "kubernetes")
 
 
-def test_network_and_load_faults_run_locally_and_are_not_offered_on_kubernetes_yet():
-    for name in ("decode_worker_partition", "prefill_worker_partition", "decode_worker_conn_reset", "overload",
-                 "cancel_storm"):
+def test_load_faults_run_locally_and_are_not_offered_on_kubernetes_yet():
+    for name in ("overload", "cancel_storm"):
         entries = select(failure=name)
         assert entries and all(e.platforms == ("local",) and e.backend == "mocker" for e in entries), name
+    assert not any(e.migration is not None for e in catalog().values() if e.failure in ("overload", "cancel_storm"))
+
+
+def test_network_faults_run_on_both_platforms():
+    """The cut is an iptables chain locally and an ephemeral container on Kubernetes, for every backend there."""
+    for name in ("decode_worker_partition", "prefill_worker_partition", "decode_worker_conn_reset"):
+        entries = select(failure=name)
+        assert {e.platforms for e in entries if e.backend == "mocker"} == {("local", "kubernetes")}, name
+        assert {e.platforms for e in entries if e.backend != "mocker"} == {("kubernetes",)}, name
+    assert lookup("vllm-agg-tp-1-dp-2-decode_worker_partition").platforms == ("kubernetes",)
     assert lookup("mocker-agg-tp-1-dp-2-decode_worker_partition-migration-off").migration is False
     assert not select(failure="prefill_worker_partition", mode="agg")
-    assert not any(e.migration is not None for e in catalog().values() if e.failure in ("overload", "cancel_storm"))

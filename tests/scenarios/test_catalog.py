@@ -4,10 +4,11 @@ from runner.scenarios.catalog import UnknownScenario, catalog, lookup, select
 
 
 def test_upstream_matrix_sizes():
-    # upstream's generated matrix: 60 vLLM, 72 SGLang, 60 TRT-LLM, 15 MoE (custom build); the stall faults
-    # graceful stops, rolling upgrades and scale-downs are ours, on top
+    # upstream's generated matrix: 60 vLLM, 72 SGLang, 60 TRT-LLM, 15 MoE (custom build); the stall faults,
+    # graceful stops, rolling upgrades, scale-downs, partitions and connection resets are ours, on top
     def upstream(entries):
-        return [e for e in entries if not e.failure.endswith(("_stall", "_sigterm", "_rolling_upgrade", "_scale_down"))]
+        ours = ("_stall", "_sigterm", "_rolling_upgrade", "_scale_down", "_partition", "_conn_reset")
+        return [e for e in entries if not e.failure.endswith(ours)]
 
     assert len(upstream(select(backend="vllm", include_custom_build=False))) - 2 == 60  # minus 2 overflow entries
     assert len(upstream(select(backend="sglang"))) - 2 == 72

@@ -6,6 +6,7 @@ Every call the runner makes is a method here, so the chart's Role can be read of
   core pods: list, watch, get, delete                               (list_pods, watch, get_pod, delete_pod)
   core pods/exec: create (websocket GET/POST upgrade)               (exec)
   core pods/log: get                                                (read_log, follow_log)
+  core pods/ephemeralcontainers: patch (opt-in: rbac.networkFaults) (add_ephemeral_container, check_ephemeral_containers)
   core events: list, watch                                          (watch)
   workstation only: pods/portforward create, pods/proxy get         (port_forward, proxy_get)
 
@@ -25,6 +26,9 @@ from runner.platforms.base import PlatformError
 from runner.render.dgd import GROUP, PLURAL
 
 ROLE_HINT = "the chart's Role grants it; from a workstation ask for these rights in the namespace"
+NETWORK_FAULTS_HINT = ("partition and connection-reset faults add an ephemeral container to the worker pod: install "
+                       "the chart with rbac.networkFaults=true (from a workstation: ask for patch on "
+                       "pods/ephemeralcontainers in the namespace)")
 
 
 def load_client(context: str | None = None):
@@ -159,6 +163,25 @@ class KubeApi:
                           grace_period_seconds=grace_period_s, _preload_content=False, missing_ok=True)
         return None if resp is None else json.loads(resp.data)
 
+    def add_ephemeral_container(self, pod: str, container: dict) -> dict:
+        """Add one ephemeral container to the pod (a strategic merge on the subresource, keyed by name)."""
+        resp = self._patch_ephemeral(pod, container)
+        return json.loads(resp.data)
+
+    def check_ephemeral_containers(self) -> None:
+        """Preflight: a dry-run patch of a pod that does not exist is authorized first, then not found (404,
+        fine); without the right it is forbidden, and the error names the values switch."""
+        self._patch_ephemeral("ft-runner-preflight-probe", {"name": "ft-runner-preflight", "image": "none"},
+                              dry_run="All", missing_ok=True)
+
+    def _patch_ephemeral(self, pod: str, container: dict, **kwargs):
+        what = f"patch pods/ephemeralcontainers {pod}"
+        try:
+            return self._call(what, self.core.patch_namespaced_pod_ephemeralcontainers, pod, self.namespace,
+                              {"spec": {"ephemeralContainers": [container]}}, _preload_content=False, **kwargs)
+        except UserError as exc:
+            raise forbidden_ephemeral(str(exc), what, self.namespace) or exc from None
+
     # -------------------------------------------------------------- watches
 
     def watch(self, resource: str, selector: str | None, resource_version: str, stop: threading.Event,
@@ -264,6 +287,18 @@ class KubeApi:
                                ports=str(port))
         except Exception as exc:
             raise PlatformError(f"port-forward to {pod}:{port} failed: {exc}") from None
+
+
+def forbidden_ephemeral(message: str, what: str, namespace: str) -> UserError | None:
+    """One line for a refused ephemeral container: the Role lacks the right (the values switch), or the
+    namespace's Pod Security admission refuses a root container with NET_ADMIN; None for other errors."""
+    if not message.startswith("forbidden:"):
+        return None
+    if "PodSecurity" in message:
+        return UserError(f"{message.split('; ' + ROLE_HINT)[0]}; partition and connection-reset faults need an "
+                         "ephemeral container running as root with NET_ADMIN, which the namespace's Pod Security "
+                         "level refuses (it needs privileged)")
+    return UserError(f"forbidden: {what} in namespace {namespace}; {NETWORK_FAULTS_HINT}")
 
 
 def _exec_returncode(ws) -> int | None:

@@ -26,6 +26,7 @@ from runner.scenarios.plan import Scenario
 from runner.platforms.kubernetes import decide as d
 from runner.platforms.base import PlatformError
 from runner.platforms.kubernetes.api import KubeApi, load_client
+from runner.platforms.kubernetes.netcut import PodNetCut, cuts_network, image_for, peer_ips
 from runner.platforms.kubernetes.observe import LogFollower, PortForwarder, Watcher
 from runner.platforms.kubernetes import scaling
 from runner.render.dgd import (
@@ -76,6 +77,9 @@ class KubernetesPlatform:
             render_dgd(scenario, run_id="preflight")
         version = self.config.kubernetes.api_version
         self.api.get_dgd(version, "ft-runner-preflight-probe")  # 404 is fine; 403/unreachable/no CRD raise
+        if any(cuts_network(s) for s in scenarios):  # before any graph is deployed: the image and the right
+            image_for(self.config.kubernetes.network_fault_image, os.environ)
+            self.api.check_ephemeral_containers()
 
     def planned_endpoints(self, scenario: Scenario) -> tuple[list[str], str] | None:
         """None: a DynamoGraphDeployment takes far longer to become ready than aiperf takes to start,
@@ -127,6 +131,7 @@ class KubernetesDeployment:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Event | None = None
         self.created_ns: int | None = None
+        self._netcut: PodNetCut | None = None
 
     # -------------------------------------------------------------- lifecycle
 
@@ -468,6 +473,46 @@ class KubernetesDeployment:
                 self.expected[role] = scaling.component_replicas(dgd, name)
         self.events.write("DeploymentPatched", f"DynamoGraphDeployment/{self.name}", source="runner",
                           what=patch.what, generation=(dgd.get("metadata") or {}).get("generation"))
+
+    # network faults: an ephemeral container in the worker pod (runner.platforms.kubernetes.netcut)
+
+    @property
+    def netcut(self) -> PodNetCut:
+        if self._netcut is None:
+            self._netcut = PodNetCut(self.api, image_for(self.k8s.network_fault_image, os.environ))
+        return self._netcut
+
+    async def cut(self, names: list[str], action: str) -> list[dict]:
+        fault = self.scenario.config.fault
+        once = action == "reset" and fault.reset_s == 0
+        seconds = fault.partition_s if action == "partition" else fault.reset_s
+        peers = peer_ips(self._by_role().get("frontend", []))
+        stamps = []
+        for name in names:
+            pod = self._pod(name)
+            if pod is None:
+                raise PlatformError(f"{name} is not a live pod of {self.name}")
+            done = await self.netcut.cut(pod, peers, action, seconds, once, fault.verify_timeout_s)
+            self.events.write("NetworkCut", f"Pod/{name}", source="runner", action=action, **done)
+            stamps.append({"target": name, "action": action, **done})
+        return stamps
+
+    async def heal(self, names: list[str]) -> list[dict]:
+        out = []
+        for name in names:
+            healed = await self.netcut.heal(name)
+            cut, pod = self.netcut.cuts.get(name), self._pod(name)
+            if cut and pod:  # the container's own account, beside the pod's logs
+                self._dir(pod).mkdir(parents=True, exist_ok=True)
+                (self._dir(pod) / f"{name}.{cut.container}.log").write_text(cut.log)
+            self.events.write("NetworkHealed", f"Pod/{name}", source="runner", **healed)
+            out.append({"target": name, "healed_ns": time.time_ns(), **healed})
+        return out
+
+    async def probe(self, names: list[str], timeout_s: float) -> list[dict]:
+        ready = [p for p in self._by_role().get("frontend", []) if d.pod_ready(p)]
+        frontend = (d.pod_name(ready[0]), d.main_container(ready[0])) if ready else None
+        return [await self.netcut.probe(name, frontend, timeout_s) for name in names]
 
     async def _delete(self, name: str) -> dict:
         grace = self.scenario.config.fault.pod_delete_grace_period_s
