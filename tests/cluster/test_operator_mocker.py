@@ -40,8 +40,9 @@ def _config(run_id: str):
 
 
 def _run(name: str, tmp_path, role: str, kind: str):
-    from runner.scenarios.plan import plan
+    from runner import faults
     from runner.platforms.kubernetes.deployment import make_platform
+    from runner.scenarios.plan import plan
 
     config = _config(f"ct{time.strftime('%H%M%S')}")
     scenario = plan(name, config)

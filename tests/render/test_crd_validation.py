@@ -11,9 +11,9 @@ from runner.scenarios.catalog import select
 from runner.core.config import RunConfig
 from runner.core.errors import UserError
 from runner.scenarios.plan import plan
-from runner.render.dgd import RUN_LABEL, SCENARIO_LABEL, render_dgd, roles_of, expected_replicas
+from runner.render.dgd import SCENARIO_LABEL, render_dgd, roles_of, expected_replicas
 
-from .crds import CURRENT, V1ALPHA1_ONLY, errors, require_shared
+from .crds import V1ALPHA1_ONLY, errors, require_shared
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")

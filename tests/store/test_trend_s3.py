@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
-import pytest
 
 from report.history import noisy, run_id, scenario_summary, write_night
 from runner.core.config import S3Config
