@@ -161,6 +161,10 @@ class Rbac(ChartModel):
     networkFaults: bool = Field(
         False, description="Also grant patch on pods/ephemeralcontainers: the partition and connection-reset faults "
         "add an ephemeral container (root, NET_ADMIN) to the worker pod to cut its network. Off by default.")
+    planeOutages: bool = Field(
+        False, description="Also grant get and patch on statefulsets/scale and deployments/scale: etcd_outage and "
+        "nats_outage scale the etcd / NATS workload named in config.kubernetes.outage_targets to 0 for the outage, "
+        "then back. Off by default.")
 
 
 class Reaper(ChartModel):

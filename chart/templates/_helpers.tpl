@@ -96,7 +96,7 @@ compares both resolutions).
 {{- range $catalog -}}
 {{- if and (or (not $m.backend) (eq $m.backend .backend))
            (or (not $m.mode) (eq $m.mode .mode))
-           (or (not $m.failures) (has .failure $m.failures))
+           (or (has .failure $m.failures) (and (not $m.failures) (not .named_only)))
            (or (not $m.tp) (eq (int $m.tp) (int .tp)))
            (or (not $m.dp) (eq (int $m.dp) (int .dp)))
            (or $m.include_custom_build (not .custom_build))

@@ -208,6 +208,28 @@ OPERATOR_PORTS = {
 }
 
 
+WORKLOAD = r"^(statefulset|deployment)/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+
+
+class OutageTargets(Strict):
+    """The user's own etcd / NATS in the run's namespace that etcd_outage / nats_outage take down (scaled to 0
+    for fault.outage_s, then back). Never defaulted: without the one a fault needs, preflight refuses it."""
+
+    etcd: str | None = Field(
+        None, pattern=WORKLOAD, description="etcd_outage on Kubernetes: the etcd workload to take down, "
+        "statefulset/NAME or deployment/NAME in the run's namespace (e.g. statefulset/etcd); the outage scenarios' "
+        "graphs then use it for discovery (DYN_DISCOVERY_BACKEND=etcd, ETCD_ENDPOINTS). null: etcd_outage is refused.")
+    nats: str | None = Field(
+        None, pattern=WORKLOAD, description="nats_outage on Kubernetes: the NATS workload to take down "
+        "(e.g. statefulset/nats); the outage scenarios' graphs then use it as their event plane "
+        "(DYN_EVENT_PLANE=nats, NATS_SERVER). null: nats_outage is refused.")
+    etcd_endpoint: str | None = Field(
+        None, description="ETCD_ENDPOINTS the outage scenarios' graphs get; null: http://NAME.NAMESPACE.svc:2379 "
+        "(a Service named as the workload).")
+    nats_endpoint: str | None = Field(
+        None, description="NATS_SERVER the outage scenarios' graphs get; null: nats://NAME.NAMESPACE.svc:4222.")
+
+
 class KubernetesConfig(Strict):
     namespace: str = Field(
         "default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="Namespace of the graph and its pods."
@@ -265,6 +287,9 @@ class KubernetesConfig(Strict):
         None, description="Image of the ephemeral container that partition and connection-reset faults add to the "
         "worker pod (it needs sh, iptables and iproute2's ss; runs as root with NET_ADMIN); null: the runner's own "
         "image (FT_RUNNER_IMAGE, which the chart sets).")
+    outage_targets: OutageTargets = Field(
+        OutageTargets(), description="etcd_outage / nats_outage: the user's own etcd / NATS workloads to take down "
+        "(needs the chart's rbac.planeOutages).")
     metrics_interval_s: PositiveFloat = Field(1.0, description="Period of the frontend/worker /metrics scrape.")
     poll_interval_s: PositiveFloat = Field(1.0, description="Period of readiness and fault-evidence polls.")
     zombie_settle_s: PositiveFloat = Field(

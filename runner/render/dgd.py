@@ -372,7 +372,8 @@ def template_values(scenario: Scenario, ident: Identity, api_version: str) -> di
         "prefill_replicas": expected_replicas(entry, "prefill"),
         "migration_limit": scenario.migration_limit,
         "context_limit": scenario.max_model_len,
-        "env": [{"name": k, "value": v} for k, v in sorted({**LOG_ENV, **k8s.extra_env}.items())],
+        "env": [{"name": k, "value": v}
+                for k, v in sorted({**LOG_ENV, **k8s.extra_env, **plane_env(scenario)}.items())],
         "hf_token_secret": k8s.hf_token_secret,
         "worker_extra_args": list(k8s.worker_extra_args),
         "frontend_extra_args": list(k8s.frontend_extra_args),
@@ -381,6 +382,39 @@ def template_values(scenario: Scenario, ident: Identity, api_version: str) -> di
         "pod_spec_extra": pod_spec_extra,
         "frontend_port": FRONTEND_PORT,
     }
+
+
+# ---------------------------------------------------------------- the user's etcd / NATS (outage scenarios)
+
+PLANE_PORTS = {"etcd": ("http", 2379), "nats": ("nats", 4222)}
+
+
+def plane_endpoint(role: str, k8s: KubernetesConfig) -> str | None:
+    """Where the graph reaches the etcd / NATS that kubernetes.outage_targets names: its explicit endpoint, else
+    a Service named as the workload on the server's standard port; None when none is named."""
+    targets = k8s.outage_targets
+    named = getattr(targets, role)
+    if not named:
+        return None
+    scheme, port = PLANE_PORTS[role]
+    return getattr(targets, f"{role}_endpoint") or f"{scheme}://{named.partition('/')[2]}.{k8s.namespace}.svc:{port}"
+
+
+def plane_env(scenario: Scenario) -> dict[str, str]:
+    """An outage scenario's graph uses the named etcd for discovery and the named NATS as its event plane (Dynamo
+    1.6: DYN_DISCOVERY_BACKEND, ETCD_ENDPOINTS, DYN_EVENT_PLANE, NATS_SERVER); etcd without NATS keeps the event
+    plane on ZMQ (etcd discovery would pick NATS). {} for every other scenario: never by default. These win over
+    kubernetes.extra_env, so the server taken down is the one the graph uses."""
+    if scenario.entry.fault_kind != "outage":
+        return {}
+    k8s = scenario.config.kubernetes
+    etcd, nats = plane_endpoint("etcd", k8s), plane_endpoint("nats", k8s)
+    env = {"DYN_DISCOVERY_BACKEND": "etcd", "ETCD_ENDPOINTS": etcd} if etcd else {}
+    if nats:
+        env.update(DYN_EVENT_PLANE="nats", NATS_SERVER=nats)
+    elif etcd:
+        env["DYN_EVENT_PLANE"] = "zmq"
+    return env
 
 
 # ---------------------------------------------------------------- rendering

@@ -91,6 +91,7 @@ class CatalogEntry:
             "custom_build": self.custom_build,
             "platforms": list(self.platforms),
             "migration": self.migration,
+            "named_only": self.fault.kind == "outage",
         }
 
     @property

@@ -62,7 +62,7 @@ def filter_names(matrix: MatrixFilter, platform: str = CHART_PLATFORM) -> list[s
             platform=platform,
             include_custom_build=matrix.include_custom_build,
         )
-        if (not wanted or e.failure in wanted)
+        if (e.failure in wanted or (not wanted and e.fault_kind != "outage"))  # outages only when named
         and (matrix.tp is None or e.tp == matrix.tp)
         and (matrix.dp is None or e.dp == matrix.dp)
     ]

@@ -246,8 +246,16 @@ def test_network_faults_rbac_is_opt_in_and_adds_only_the_ephemeral_container_pat
     assert opted == {**default, ("", "pods/ephemeralcontainers"): (["patch"], None)}
 
 
-@pytest.mark.parametrize("network_faults", [False, True])
-def test_role_matches_the_calls_the_kubernetes_platform_declares(network_faults):
+def test_plane_outages_rbac_is_opt_in_and_adds_only_get_and_patch_on_the_scale_subresources():
+    default, opted = role_rules(render()), role_rules(render(sets={"rbac.planeOutages": True}))
+    assert ("apps", "statefulsets/scale") not in default and ("apps", "deployments/scale") not in default
+    assert opted == {**default, ("apps", "statefulsets/scale"): (["get", "patch"], None),
+                     ("apps", "deployments/scale"): (["get", "patch"], None)}
+    assert ("apps", "statefulsets") not in opted  # the workload itself (its pod template) stays untouchable
+
+
+@pytest.mark.parametrize("switches", [(), ("networkFaults",), ("planeOutages",), ("networkFaults", "planeOutages")])
+def test_role_matches_the_calls_the_kubernetes_platform_declares(switches):
     """runner/platforms/kubernetes/api.py lists every API call the runner makes; the Role grants those, in-cluster
     (the calls marked opt-in only with their values switch)."""
     import re
@@ -257,13 +265,15 @@ def test_role_matches_the_calls_the_kubernetes_platform_declares(network_faults)
     declared: dict[tuple[str, str], list[str]] = {}
     for line in k8s_api.__doc__.splitlines():
         match = re.match(r"^\s+(\S+) (\S+): ([a-z]+(?:, [a-z]+)*)", line)
-        if match and "workstation" not in line and (network_faults or "opt-in: rbac.networkFaults" not in line):
+        opt_in = re.search(r"opt-in: rbac\.(\w+)", line)
+        if match and "workstation" not in line and (not opt_in or opt_in[1] in switches):
             group = "" if match[1] == "core" else match[1]
             declared[(group, match[2])] = sorted(match[3].split(", "))
     assert declared, "the call list in runner/platforms/kubernetes/api.py's docstring was not found"
     # a WebSocket exec is a GET upgrade: authorized as "get" before Kubernetes 1.31, "create" after
     declared[("", "pods/exec")] = sorted({*declared[("", "pods/exec")], "get"})
-    granted = {key: verbs for key, (verbs, _) in role_rules(render(sets={"rbac.networkFaults": network_faults})).items()}
+    sets = {f"rbac.{switch}": True for switch in switches}
+    granted = {key: verbs for key, (verbs, _) in role_rules(render(sets=sets)).items()}
     assert granted == declared
 
 

@@ -61,7 +61,16 @@ def test_catalog_rows_cover_the_catalog():
     rows = catalog_rows()
     assert [r["name"] for r in rows] == list(catalog())  # the -migration-on/off variants too
     assert set(rows[0]) == {"name", "backend", "mode", "tp", "dp", "failure", "model", "custom_build", "platforms",
-                            "migration"}
+                            "migration", "named_only"}
+
+
+def test_outage_scenarios_are_selected_only_when_their_failure_is_named():
+    from runner.scenarios.matrix import MatrixFilter, filter_names
+
+    every = filter_names(MatrixFilter(backend="mocker"), "kubernetes")
+    assert every and not [n for n in every if n.endswith(("etcd_outage", "nats_outage"))]
+    named = filter_names(MatrixFilter(backend="mocker", failures=["etcd_outage"]), "kubernetes")
+    assert named and all(n.endswith("etcd_outage") for n in named)
 
 
 def test_run_scenario_index_out_of_range_is_a_clear_error(tmp_path):

@@ -7,6 +7,8 @@ Every call the runner makes is a method here, so the chart's Role can be read of
   core pods/exec: create (websocket GET/POST upgrade)               (exec)
   core pods/log: get                                                (read_log, follow_log)
   core pods/ephemeralcontainers: patch (opt-in: rbac.networkFaults) (add_ephemeral_container, check_ephemeral_containers)
+  apps statefulsets/scale: get, patch (opt-in: rbac.planeOutages)  (get_scale, patch_scale, check_scale)
+  apps deployments/scale: get, patch (opt-in: rbac.planeOutages)   (get_scale, patch_scale, check_scale)
   core events: list, watch                                          (watch)
   workstation only: pods/portforward create, pods/proxy get         (port_forward, proxy_get)
 
@@ -29,6 +31,13 @@ ROLE_HINT = "the chart's Role grants it; from a workstation ask for these rights
 NETWORK_FAULTS_HINT = ("partition and connection-reset faults add an ephemeral container to the worker pod: install "
                        "the chart with rbac.networkFaults=true (from a workstation: ask for patch on "
                        "pods/ephemeralcontainers in the namespace)")
+
+
+PLANE_OUTAGES_HINT = ("etcd_outage / nats_outage scale the workload named in kubernetes.outage_targets to 0 and back: "
+                      "install the chart with rbac.planeOutages=true (from a workstation: ask for get and patch on "
+                      "statefulsets/scale and deployments/scale in the namespace)")
+SCALE_CALLS = {"statefulset": ("read_namespaced_stateful_set_scale", "patch_namespaced_stateful_set_scale"),
+               "deployment": ("read_namespaced_deployment_scale", "patch_namespaced_deployment_scale")}
 
 
 def load_client(context: str | None = None):
@@ -61,6 +70,7 @@ class KubeApi:
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self.batch = client.BatchV1Api(api_client)
+        self.apps = client.AppsV1Api(api_client)
         self.host = api_client.configuration.host
 
     def _streaming_core(self):
@@ -181,6 +191,39 @@ class KubeApi:
                               {"spec": {"ephemeralContainers": [container]}}, _preload_content=False, **kwargs)
         except UserError as exc:
             raise forbidden_ephemeral(str(exc), what, self.namespace) or exc from None
+
+    # -------------------------------------------------------------- scale subresource (etcd/NATS outages)
+
+    def get_scale(self, workload: str) -> dict | None:
+        """The Scale of `statefulset/NAME` or `deployment/NAME` (spec.replicas, status.replicas, status.selector)."""
+        kind, _, name = workload.partition("/")
+        resp = self._scale_call(f"get {kind}s/scale {name}", SCALE_CALLS[kind][0], name, missing_ok=True)
+        return None if resp is None else json.loads(resp.data)
+
+    def patch_scale(self, workload: str, replicas: int, dry_run: bool = False) -> dict:
+        kind, _, name = workload.partition("/")
+        extra = {"dry_run": "All"} if dry_run else {}
+        resp = self._scale_call(f"patch {kind}s/scale {name}", SCALE_CALLS[kind][1], name,
+                                {"spec": {"replicas": replicas}}, **extra)
+        return json.loads(resp.data)
+
+    def check_scale(self, workload: str, setting: str) -> dict:
+        """Preflight: the workload exists and its scale can be read and (dry run, same count) patched."""
+        scale = self.get_scale(workload)
+        if scale is None:
+            raise UserError(f"{setting} names {workload}, which does not exist in namespace {self.namespace}; "
+                            f"name your own etcd / NATS workload there (statefulset/NAME or deployment/NAME)")
+        self.patch_scale(workload, int((scale.get("spec") or {}).get("replicas") or 0), dry_run=True)
+        return scale
+
+    def _scale_call(self, what: str, method: str, name: str, *args, **kwargs):
+        try:
+            return self._call(what, getattr(self.apps, method), name, self.namespace, *args, _preload_content=False,
+                              **kwargs)
+        except UserError as exc:
+            if str(exc).startswith("forbidden:"):
+                raise UserError(f"forbidden: {what} in namespace {self.namespace}; {PLANE_OUTAGES_HINT}") from None
+            raise
 
     # -------------------------------------------------------------- watches
 

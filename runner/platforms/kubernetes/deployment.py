@@ -28,7 +28,7 @@ from runner.platforms.base import PlatformError
 from runner.platforms.kubernetes.api import KubeApi, load_client
 from runner.platforms.kubernetes.netcut import PodNetCut, cuts_network, image_for, peer_ips
 from runner.platforms.kubernetes.observe import LogFollower, PortForwarder, Watcher
-from runner.platforms.kubernetes import scaling
+from runner.platforms.kubernetes import plane_outage, scaling
 from runner.render.dgd import (
     FRONTEND_PORT,
     WORKER_SYSTEM_PORT,
@@ -80,6 +80,9 @@ class KubernetesPlatform:
         if any(cuts_network(s) for s in scenarios):  # before any graph is deployed: the image and the right
             image_for(self.config.kubernetes.network_fault_image, os.environ)
             self.api.check_ephemeral_containers()
+        outages = [s for s in scenarios if s.entry.fault_kind == "outage"]
+        if outages:  # the user's own etcd / NATS, named, existing and scalable: before any graph
+            plane_outage.preflight(self.api, self.config.kubernetes, outages)
 
     def planned_endpoints(self, scenario: Scenario) -> tuple[list[str], str] | None:
         """None: a DynamoGraphDeployment takes far longer to become ready than aiperf takes to start,
@@ -132,6 +135,8 @@ class KubernetesDeployment:
         self._changed: asyncio.Event | None = None
         self.created_ns: int | None = None
         self._netcut: PodNetCut | None = None
+        self._planes: plane_outage.PlaneOutage | None = None
+        self._registration: plane_outage.WorkerRegistration | None = None
 
     # -------------------------------------------------------------- lifecycle
 
@@ -236,6 +241,8 @@ class KubernetesDeployment:
         return d.pods_by_role(self._live(), self.component_roles)
 
     def replicas(self, role: str) -> list[str]:
+        if role in plane_outage.PLANE_ROLES:
+            return self.planes.replicas(role)
         return [d.pod_name(p) for p in self._by_role().get(role, [])]
 
     def _pick_frontend(self) -> str | None:
@@ -397,6 +404,8 @@ class KubernetesDeployment:
         return d.parse_dump(out)
 
     async def snapshot(self, role: str, names: list[str], processes: tuple[str, ...] | None = None) -> list[dict]:
+        if role in plane_outage.PLANE_ROLES:
+            return await self.planes.snapshot(role, names)
         role_uids = [d.pod_uid(p) for p in self._by_role().get(role, [])]
         out = []
         for name in names:
@@ -513,6 +522,36 @@ class KubernetesDeployment:
         ready = [p for p in self._by_role().get("frontend", []) if d.pod_ready(p)]
         frontend = (d.pod_name(ready[0]), d.main_container(ready[0])) if ready else None
         return [await self.netcut.probe(name, frontend, timeout_s) for name in names]
+
+    # etcd / NATS outages: the user's workload scaled to 0 and back (runner.platforms.kubernetes.plane_outage)
+
+    @property
+    def planes(self) -> plane_outage.PlaneOutage:
+        if self._planes is None:
+            def event(reason: str, workload: str, **fields) -> None:
+                self.events.write(reason, workload, source="runner", **fields)
+            self._planes = plane_outage.PlaneOutage(self.api, self.k8s, event)
+        return self._planes
+
+    async def take_down(self, names: list[str]) -> list[dict]:
+        return await self.planes.take_down(names)
+
+    async def await_down(self, before: list[dict], stamps: list[dict], timeout_s: float) -> list[dict]:
+        return await self.planes.await_down(before, stamps, timeout_s)
+
+    async def bring_back(self, evidence: list, timeout_s: float) -> list[dict]:
+        return await self.planes.bring_back(evidence, timeout_s)
+
+    async def register_worker(self, timeout_s: float) -> dict:
+        """One more decode replica in the DGD's spec (the operator starts it), watched until the frontend lists it."""
+        self._registration = plane_outage.WorkerRegistration(
+            self._scaler().scale_up, lambda: self._by_role().get("decode", []), lambda: self.endpoints[0], self._http)
+        return await self._registration.start(timeout_s)
+
+    async def await_registration(self, timeout_s: float) -> dict:
+        if self._registration is None:
+            return {"registered": False, "after_s": None, "detail": "no worker was started"}
+        return await self._registration.watch(timeout_s)
 
     async def _delete(self, name: str) -> dict:
         grace = self.scenario.config.fault.pod_delete_grace_period_s
