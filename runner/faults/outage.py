@@ -22,6 +22,13 @@ def judge_registration(during: dict, after: dict | None) -> str:
     return f"a worker started during the outage: {seen(during)} during it; {seen(after)} after it"
 
 
+def outage_start_ns(evidence: list) -> int:
+    """When the server stopped: on Kubernetes the server's last container seen stopped (a terminating etcd keeps
+    serving its open connections until it exits), else when the fault was sent."""
+    seen = [e.after.get("stopped_ns") or e.injected_ns for e in evidence if e.injected_ns]
+    return min(seen, default=time.time_ns())
+
+
 def scales_workload(replicas) -> bool:
     """The platform takes the server's workload down (Kubernetes) rather than stopping its process (local)."""
     return callable(getattr(replicas, "take_down", None))
@@ -41,15 +48,20 @@ class Outage(Stall):
             judged = await replicas.await_down(before, stamps, settings.verify_timeout_s)
         else:
             judged = await self.verify(replicas, before, settings.verify_timeout_s)
-        during = await replicas.register_worker(settings.registration_timeout_s)
+        during = await replicas.register_worker(self._watch_s(stamps, settings))
         return [{**j, "registration_during": during} for j in judged]
+
+    def _watch_s(self, stamps: list[dict], settings) -> float:
+        """The watch of the worker started during the outage ends with the outage: it must not stretch it."""
+        injected = min((s["injected_ns"] for s in stamps if s.get("injected_ns")), default=time.time_ns())
+        left = injected / 1e9 + self.hold_s(settings) - time.time()
+        return round(max(0.5, min(settings.registration_timeout_s, left)), 1)
 
     async def _bring_back(self, replicas: Replicas, evidence: list, settings, at_once: bool) -> list[dict]:
         if not scales_workload(replicas):
             return await super().restore(replicas, evidence, settings, at_once)
-        injected = min((e.injected_ns for e in evidence if e.injected_ns), default=time.time_ns())
         if not at_once:
-            await asyncio.sleep(max(0.0, injected / 1e9 + self.hold_s(settings) - time.time()))
+            await asyncio.sleep(max(0.0, outage_start_ns(evidence) / 1e9 + self.hold_s(settings) - time.time()))
         return await replicas.bring_back(evidence, settings.verify_timeout_s)
 
     async def restore(self, replicas: Replicas, evidence: list, settings, at_once: bool = False) -> list[dict] | None:

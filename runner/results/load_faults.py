@@ -64,7 +64,7 @@ def outage_result(evidence: Sequence[Evidence], records: Sequence[Record]) -> Ou
     if not evidence or not evidence[0].injected_ns or not (evidence[0].restored or {}).get("continued_ns"):
         return OutageResult(detail="the outage's start or end was not recorded")
     ev = evidence[0]
-    start, end = ev.injected_ns, ev.restored["continued_ns"]
+    start, end = ev.after.get("stopped_ns") or ev.injected_ns, ev.restored["continued_ns"]  # the server down
     during = [r for r in records if start <= r.end_ns < end]
     first = min((r.end_ns for r in records if r.ok and r.end_ns >= end), default=None)
     reg_during, reg_after = ev.after.get("registration_during") or {}, ev.restored.get("registration_after") or {}

@@ -95,3 +95,14 @@ def test_an_outage_counts_the_attempts_while_the_server_was_stopped_and_the_regi
     assert result.registered_after_s == 11.5 and result.first_success_after_s == 1.2
     assert "not registered (no answer) during it; registered after 11.50 s after it" in result.detail
     assert "not recorded" in outage_result([], records).detail
+
+
+def test_a_kubernetes_outage_counts_from_when_the_server_stopped_not_from_the_scale_patch():
+    """A terminating etcd serves its open connections until it exits: the window starts at stopped_ns."""
+    from runner.results.load_faults import outage_result
+
+    evidence = [Evidence(target="statefulset/etcd", injected_ns=T0 + 5 * S, took_effect=True, detail="scaled",
+                         after={"stopped_ns": T0 + 6.5 * S}, restored={"continued_ns": T0 + 15 * S})]
+    records = [rec(1), rec(6), rec(7, False, 503, "HTTP 503"), rec(16)]
+    result = outage_result(evidence, records)
+    assert (result.requests_during, result.failures_during) == (1, 1)  # rec(6) ended before the server stopped

@@ -18,7 +18,6 @@ at 0 until it is scaled back by hand; the events and the evidence record the rep
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
@@ -32,6 +31,7 @@ from runner.platforms.kubernetes import decide as d
 PLANE_ROLES = ("etcd", "nats")
 MECHANISM = "scale-subresource"
 PATCH_TRIES = 3
+HEALTH_TIMEOUT_S = 2.0  # one /health call of the registration watch: it must not stretch the outage
 
 
 # ---------------------------------------------------------------- pure
@@ -47,11 +47,18 @@ def missing_target(scenario_name: str, role: str, namespace: str) -> str:
             "never defaulted)")
 
 
+def _running(pod: dict) -> bool:
+    """A container of the pod still runs (a terminating pod's server may still serve open connections: a
+    ClusterIP Service drops it for new connections only)."""
+    return any("running" in (cs.get("state") or {}) for cs in (pod.get("status") or {}).get("containerStatuses") or [])
+
+
 def pods_state(pods: list[dict]) -> dict:
-    """The workload's pods as the outage judges them: each one's name, UID, Ready, terminating."""
-    listed = [{"name": d.pod_name(p), "uid": d.pod_uid(p), "ready": d.pod_ready(p),
+    """The workload's pods as the outage judges them: each one's name, UID, Ready, running, terminating."""
+    listed = [{"name": d.pod_name(p), "uid": d.pod_uid(p), "ready": d.pod_ready(p), "running": _running(p),
                "terminating": d.is_terminating(p)} for p in pods]
-    return {"pods": listed, "present": len(listed), "ready": sum(1 for p in listed if p["ready"])}
+    return {"pods": listed, "present": len(listed), "ready": sum(1 for p in listed if p["ready"]),
+            "running": sum(1 for p in listed if p["running"])}
 
 
 def scale_counts(scale: dict | None) -> tuple[int | None, int | None]:
@@ -66,14 +73,18 @@ def _since(ns: int | None, start: int) -> str:
     return "not seen" if ns is None else f"{(ns - start) / 1e9:.2f} s after the patch"
 
 
-def judge_down(target: str, injected_ns: int, state: dict, down_ns: int | None, gone_ns: int | None) -> dict:
-    """Down = no pod of the workload Ready (nothing serves); gone = no pod left at all."""
+def judge_down(target: str, injected_ns: int, state: dict, down_ns: int | None, gone_ns: int | None,
+               stopped_ns: int | None = None) -> dict:
+    """Down = no pod of the workload Ready (no new connection reaches it); stopped = no server container runs
+    (open connections end too); gone = no pod left at all."""
     took = state["ready"] == 0
-    detail = (f"{target} scaled to 0 ({MECHANISM}): no pod Ready {_since(down_ns, injected_ns)}, "
-              f"every pod gone {_since(gone_ns, injected_ns)}")
+    stopped_ns = stopped_ns or gone_ns
+    detail = (f"{target} scaled to 0 ({MECHANISM}): no pod Ready {_since(down_ns, injected_ns)}, no server "
+              f"running {_since(stopped_ns, injected_ns)}, every pod gone {_since(gone_ns, injected_ns)}")
     if not took:
         detail += f"; still {state['ready']} pod(s) Ready: the outage did not happen"
-    return {"target": target, "down_ns": down_ns, "gone_ns": gone_ns, "pods_after": state["pods"],
+    return {"target": target, "down_ns": down_ns, "stopped_ns": stopped_ns, "gone_ns": gone_ns,
+            "pods_after": state["pods"],
             "took_effect": took, "detail": detail}
 
 
@@ -94,7 +105,7 @@ def judge_back(target: str, want: int, scaled_back_ns: int | None, state: dict, 
 
 
 def judge_registration(new_ready: bool, instances: int | None, before: int, started_ns: int | None,
-                       seen_ns: int | None, why_no_pod: str) -> dict:
+                       seen_ns: int | None, why_no_pod: str, health_error: str = "") -> dict:
     """A worker added during the outage registered once the frontend lists more generate instances than the
     workers it had; without a new Ready pod, why (the scale patch's diagnosis)."""
     if started_ns is None:
@@ -102,7 +113,8 @@ def judge_registration(new_ready: bool, instances: int | None, before: int, star
     if instances is not None and instances > before and seen_ns is not None:
         return {"registered": True, "after_s": round((seen_ns - started_ns) / 1e9, 3), "instances": instances}
     pod = "a new decode pod is Ready" if new_ready else f"no new decode pod Ready ({why_no_pod})"
-    listed = ("the frontend's /health did not answer" if instances is None
+    listed = (f"the frontend's /health did not answer{f' ({health_error})' if health_error else ''}"
+              if instances is None
               else f"the frontend listed {instances} generate instance(s) for {before} other worker(s)")
     return {"registered": False, "after_s": None, "instances": instances, "detail": f"{pod}; {listed}"}
 
@@ -168,14 +180,15 @@ class PlaneOutage:
 
     async def _await_down(self, name: str, injected_ns: int, timeout_s: float) -> dict:
         deadline = time.monotonic() + timeout_s
-        down_ns = gone_ns = None
+        down_ns = stopped_ns = gone_ns = None
         while True:
             scale = await self._scale(name)
             state, now = await self._pods(scale), time.time_ns()
             down_ns = down_ns or (now if state["ready"] == 0 else None)
+            stopped_ns = stopped_ns or (now if state["running"] == 0 else None)
             gone_ns = gone_ns or (now if state["present"] == 0 and scale_counts(scale)[1] == 0 else None)
             if gone_ns or time.monotonic() >= deadline:
-                return judge_down(name, injected_ns, state, down_ns, gone_ns)
+                return judge_down(name, injected_ns, state, down_ns, gone_ns, stopped_ns)
             await asyncio.sleep(self.poll_s)
 
     async def bring_back(self, evidence: list, timeout_s: float) -> list[dict]:
@@ -237,16 +250,21 @@ class WorkerRegistration:
         self.started_ns: int | None = None
         self.before_uids: set[str] = set()
         self.why_no_pod = "not asked"
+        self.health_error = ""
 
     def _new_ready(self) -> bool:
         return any(d.pod_uid(p) not in self.before_uids and d.pod_ready(p) for p in self.decode_pods())
 
-    async def _instances(self) -> int | None:
-        with contextlib.suppress(aiohttp.ClientError, TimeoutError, ValueError, AttributeError):
-            async with (await self.session()).get(f"{self.frontend()}/health") as resp:
+    async def _instances(self, timeout_s: float) -> int | None:
+        """Generate instances the frontend's /health lists; None (and why) when it does not answer in time."""
+        try:
+            timeout = aiohttp.ClientTimeout(total=max(0.2, min(HEALTH_TIMEOUT_S, timeout_s)))
+            async with (await self.session()).get(f"{self.frontend()}/health", timeout=timeout) as resp:
                 body = await resp.json(content_type=None)
                 return sum(1 for i in body.get("instances") or [] if i.get("endpoint") == "generate")
-        return None
+        except (aiohttp.ClientError, TimeoutError, ValueError, AttributeError, PlatformError) as exc:
+            self.health_error = f"{type(exc).__name__} {exc}".strip()[:160]
+            return None
 
     async def start(self, timeout_s: float) -> dict:
         self.before_uids = {d.pod_uid(p) for p in self.decode_pods()}
@@ -263,10 +281,11 @@ class WorkerRegistration:
         before = len(self.before_uids)
         deadline, instances = time.monotonic() + timeout_s, None
         while self.started_ns is not None:
-            instances = await self._instances()
+            instances = await self._instances(deadline - time.monotonic())
             if instances is not None and instances > before:
                 return judge_registration(True, instances, before, self.started_ns, time.time_ns(), "")
             if time.monotonic() >= deadline:
                 break
             await asyncio.sleep(0.2)
-        return judge_registration(self._new_ready(), instances, before, self.started_ns, None, self.why_no_pod)
+        return judge_registration(self._new_ready(), instances, before, self.started_ns, None, self.why_no_pod,
+                                  "" if instances is not None else self.health_error)
