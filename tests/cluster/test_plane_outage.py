@@ -201,11 +201,15 @@ class StandInOperator:
     def __init__(self, kube, namespace: str, deployment, make_pod):
         self.kube, self.namespace, self.deployment, self.make_pod = kube, namespace, deployment, make_pod
         self.created_ns: int | None = None
+        self.noted: str | None = None  # the DGD's way-back annotation as seen during the outage
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def _decode_replicas(self) -> int:
+        from runner.platforms.kubernetes.plane_outage import RESTORE_ANNOTATION
+
         dgd = self.kube.json("get", "dynamographdeployments", self.deployment.name, "-n", self.namespace)
+        self.noted = (dgd["metadata"].get("annotations") or {}).get(RESTORE_ANNOTATION)
         return next(c["replicas"] for c in dgd["spec"]["components"] if c["type"] == "worker")
 
     def _run(self) -> None:
@@ -302,6 +306,10 @@ def run_outage(kube, namespace: str, config, tmp_path: Path, name: str):
                 assert ev.restored["ready_ns"], f"the server did not come back: {ev.detail}"
                 await asyncio.to_thread(wait_for, "5 successes in a row after the outage", lambda: _streak_after(
                     load.records, ev.restored["ready_ns"] / 1e9) >= 5, 120)
+            from runner.platforms.kubernetes.plane_outage import RESTORE_ANNOTATION
+
+            dgd = deployment.api.get_dgd(deployment.version, deployment.name)
+            assert RESTORE_ANNOTATION not in (dgd["metadata"].get("annotations") or {})  # removed once back
             return observed, load, operator
         finally:
             await deployment.teardown(120)
@@ -347,6 +355,8 @@ def assert_measured(observed, load, operator, role: str):
     assert len(while_gone) >= OUTAGE_S  # requests were sent all along while no server pod existed at all
     assert operator.created_ns is not None  # the DGD asked for a second decode replica during the outage
     assert operator.created_ns < restored["scaled_back_ns"]
+    # while down, the DGD carried the way back (what the reaper sidecar scales back if the runner dies)
+    assert json.loads(operator.noted) == {"workload": ev.target, "replicas": 1}
     failures = sorted({(r["status"], (r["error"] or "")[:60]) for r in during if not r["ok"]}, key=str)
     reg_during, reg_after = after["registration_during"], restored["registration_after"]
     record(f"{role} outage (scale 1 -> 0): patch -> no pod Ready", (after["down_ns"] - ev.injected_ns) / 1e9)
@@ -452,3 +462,28 @@ def test_the_charts_role_grants_the_scale_subresources_only_when_opted_in(kube, 
     assert not kube.can_i(who, "patch", "statefulsets.apps/scale", "default")
     assert not kube.can_i(who, "patch", "statefulsets.apps", namespace)  # the workload itself stays untouchable
     assert not kube.can_i(who, "get", "statefulsets.apps", namespace)
+
+
+def test_the_reaper_scales_back_an_outage_its_runner_did_not_end(kube, namespace, dgd_crd, dynamo_image,
+                                                                  plane_images, etcd_data, tmp_path):
+    """The runner died during an outage: its DGD carries the way back; the reaper (its sidecar's code, called as
+    the sidecar calls it) scales the etcd back to 1 before deleting the DGD."""
+    from runner.platforms.kubernetes import reaper
+    from runner.platforms.kubernetes.api import KubeApi, load_client
+    from runner.platforms.kubernetes.plane_outage import RESTORE_ANNOTATION, restore_note
+    from runner.render.dgd import RUNNER_POD_LABEL, render_dgd
+    from runner.scenarios.plan import plan
+
+    apply_ready(kube, namespace, etcd_objects(namespace, plane_images["etcd"], etcd_data))
+    config = run_config(namespace, tmp_path, dynamo_image)
+    dgd = render_dgd(plan(SCENARIO, config), "reaped")
+    dgd["metadata"]["labels"][RUNNER_POD_LABEL] = "dead-runner-uid"
+    dgd["metadata"]["annotations"][RESTORE_ANNOTATION] = restore_note("statefulset/etcd", 1)
+    kube.apply(dgd, namespace)
+    kube.run("scale", "statefulset", "etcd", "-n", namespace, "--replicas=0")  # as the dead runner left it
+    left = reaper.reap(KubeApi(load_client(), namespace), "dead-runner-uid", 30)
+    assert left == []
+    assert kube.json("get", "statefulset", "etcd", "-n", namespace)["spec"]["replicas"] == 1
+    wait_for("etcd Ready again", lambda: kube.json("get", "statefulset", "etcd", "-n", namespace)["status"].get(
+        "readyReplicas") == 1, 120)
+    assert not kube.exists("dynamographdeployments", dgd["metadata"]["name"], namespace)

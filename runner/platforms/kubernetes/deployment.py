@@ -530,8 +530,14 @@ class KubernetesDeployment:
         if self._planes is None:
             def event(reason: str, workload: str, **fields) -> None:
                 self.events.write(reason, workload, source="runner", **fields)
-            self._planes = plane_outage.PlaneOutage(self.api, self.k8s, event)
+            self._planes = plane_outage.PlaneOutage(self.api, self.k8s, event, self._note_outage)
         return self._planes
+
+    async def _note_outage(self, note: str | None) -> None:
+        """The way back from an outage, on the DGD (None removes it): the reaper scales back if the runner dies."""
+        body = {"metadata": {"annotations": {plane_outage.RESTORE_ANNOTATION: note}}}
+        self._record_dgd(await asyncio.to_thread(self.api.patch_dgd, self.version, self.name, body,
+                                                 "application/merge-patch+json"))
 
     async def take_down(self, names: list[str]) -> list[dict]:
         return await self.planes.take_down(names)

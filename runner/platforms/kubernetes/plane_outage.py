@@ -18,6 +18,8 @@ at 0 until it is scaled back by hand; the events and the evidence record the rep
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import time
 from collections.abc import Awaitable, Callable
 
@@ -29,6 +31,8 @@ from runner.platforms.base import PlatformError
 from runner.platforms.kubernetes import decide as d
 
 PLANE_ROLES = ("etcd", "nats")
+# on the DGD while a workload is down: what to scale back, for the reaper sidecar if the runner dies meanwhile
+RESTORE_ANNOTATION = "dynamo-ft-runner/plane-outage"
 MECHANISM = "scale-subresource"
 PATCH_TRIES = 3
 HEALTH_TIMEOUT_S = 2.0  # one /health call of the registration watch: it must not stretch the outage
@@ -39,6 +43,24 @@ HEALTH_TIMEOUT_S = 2.0  # one /health call of the registration watch: it must no
 
 def workload_of(role: str, k8s: KubernetesConfig) -> str | None:
     return getattr(k8s.outage_targets, role) if role in PLANE_ROLES else None
+
+
+def restore_note(workload: str, replicas: int) -> str:
+    return json.dumps({"workload": workload, "replicas": replicas}, sort_keys=True)
+
+
+def restores_due(dgds: list[dict]) -> list[tuple[str, int]]:
+    """(workload, replicas) of every outage the DGDs' annotations say is not over (the reaper scales them back)."""
+    due = []
+    for dgd in dgds:
+        note = ((dgd.get("metadata") or {}).get("annotations") or {}).get(RESTORE_ANNOTATION)
+        try:
+            parsed = json.loads(note) if note else None
+            if parsed:
+                due.append((str(parsed["workload"]), int(parsed["replicas"])))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return due
 
 
 def missing_target(scenario_name: str, role: str, namespace: str) -> str:
@@ -125,8 +147,9 @@ def judge_registration(new_ready: bool, instances: int | None, before: int, star
 class PlaneOutage:
     """Scales the named workload down and back and watches its pods (KubeApi calls run in threads)."""
 
-    def __init__(self, api, k8s: KubernetesConfig, on_event: Callable[..., None]):
-        self.api, self.k8s, self.on_event = api, k8s, on_event
+    def __init__(self, api, k8s: KubernetesConfig, on_event: Callable[..., None],
+                 note: Callable[[str | None], Awaitable[None]] | None = None):
+        self.api, self.k8s, self.on_event, self.note = api, k8s, on_event, note
         self.poll_s = min(k8s.poll_interval_s, 0.5)
 
     def replicas(self, role: str) -> list[str]:
@@ -164,6 +187,8 @@ class PlaneOutage:
         want, _ = scale_counts(await self._scale(name))
         if not want:
             raise PlatformError(f"{name} runs 0 replicas: there is no server to take down")
+        if self.note:  # first: a runner that dies after the patch leaves the way back on its DGD
+            await self.note(restore_note(name, want))
         stamp = time.time_ns()
         await asyncio.to_thread(self.api.patch_scale, name, 0)
         try:
@@ -202,6 +227,9 @@ class PlaneOutage:
         except (PlatformError, UserError) as exc:
             return judge_back(name, want, None, pods_state([]), None, error=str(exc))
         self.on_event("PlaneScaledBack", name, mechanism=MECHANISM, replicas=want)
+        if self.note:
+            with contextlib.suppress(PlatformError, UserError):
+                await self.note(None)
         deadline, ready_ns = time.monotonic() + timeout_s, None
         while True:
             scale = await self._scale(name)

@@ -20,6 +20,7 @@ import time
 from runner.core.errors import UserError
 from runner.platforms.base import PlatformError
 from runner.platforms.kubernetes.api import KubeApi, load_client
+from runner.platforms.kubernetes.plane_outage import restores_due
 from runner.render.dgd import API_VERSIONS, RUNNER_POD_LABEL
 
 DEFAULT_DEADLINE_S = 25.0
@@ -29,8 +30,8 @@ def say(message: str) -> None:
     print(f"[reaper {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def owned_dgds(api: KubeApi, pod_uid: str) -> tuple[str, list[str]]:
-    """(API version served, names of the DGDs that carry this pod's UID)."""
+def owned_dgds(api: KubeApi, pod_uid: str) -> tuple[str, list[dict]]:
+    """(API version served, the DGDs that carry this pod's UID)."""
     for version in API_VERSIONS:
         try:
             items = api.list_dgds(version, f"{RUNNER_POD_LABEL}={pod_uid}")
@@ -38,13 +39,26 @@ def owned_dgds(api: KubeApi, pod_uid: str) -> tuple[str, list[str]]:
             if "CRD is not served" in str(exc):
                 continue
             raise
-        return version, [item["metadata"]["name"] for item in items]
+        return version, items
     return API_VERSIONS[0], []
 
 
+def scale_back(api: KubeApi, dgds: list[dict]) -> None:
+    """An etcd / NATS outage the runner did not live to end: scale the workload back (plane_outage's note)."""
+    for workload, replicas in restores_due(dgds):
+        try:
+            api.patch_scale(workload, replicas)
+            say(f"scaled {workload} back to {replicas} (an outage the runner did not end)")
+        except (UserError, PlatformError) as exc:
+            say(f"could not scale {workload} back to {replicas}: {exc}")
+
+
 def reap(api: KubeApi, pod_uid: str, deadline_s: float) -> list[str]:
-    """Delete the pod's DGDs and wait until they are gone; returns the names still there at the deadline."""
-    version, names = owned_dgds(api, pod_uid)
+    """Scale back any workload an unfinished outage left at 0, delete the pod's DGDs and wait until they are gone;
+    returns the names still there at the deadline."""
+    version, dgds = owned_dgds(api, pod_uid)
+    scale_back(api, dgds)
+    names = [item["metadata"]["name"] for item in dgds]
     if not names:
         say("no DGD of this pod is left: nothing to delete")
         return []

@@ -169,7 +169,7 @@ def test_judge_registration_counts_frontend_instances_beyond_the_workers_before(
 # ---------------------------------------------------------------- the loop, against the fake API
 
 
-def outage(api: FakeApi) -> po.PlaneOutage:
+def outage(api: FakeApi, note=None) -> po.PlaneOutage:
     events: list[tuple] = []
     out = po.PlaneOutage(api, config(etcd="statefulset/etcd").kubernetes, lambda *a, **k: events.append((a, k)))
     out.poll_s, out.events = 0.0, events
@@ -301,3 +301,33 @@ def test_the_workload_is_brought_back_even_when_verifying_fails():
     with pytest.raises(PlatformError, match="went away"):
         run_step(replicas)
     assert replicas.calls[-1] == "bring_back" and api.patches == [0, 1]
+
+
+# ---------------------------------------------------------------- the runner's death: the way back on the DGD
+
+
+def test_the_way_back_is_noted_on_the_dgd_before_the_scale_down_and_removed_after_the_scale_back():
+    api = FakeApi(replicas=2)
+    seen: list[tuple[str | None, int]] = []
+
+    async def note(value):
+        seen.append((value, api.spec))
+    out = po.PlaneOutage(api, config(etcd="statefulset/etcd").kubernetes, lambda *a, **k: None, note)
+    out.poll_s = 0.0
+    _, _, ev = evidence(out)
+    asyncio.run(out.bring_back([ev], 5))
+    assert seen == [(po.restore_note("statefulset/etcd", 2), 2), (None, 2)]  # noted while still at 2
+
+
+def test_the_reaper_scales_back_what_an_unfinished_outage_left_at_zero():
+    from runner.platforms.kubernetes import reaper
+
+    api = FakeApi(replicas=0)
+    dgds = [{"metadata": {"name": "a", "annotations": {po.RESTORE_ANNOTATION: po.restore_note("statefulset/etcd", 3)}}},
+            {"metadata": {"name": "b", "annotations": {po.RESTORE_ANNOTATION: "not json"}}},
+            {"metadata": {"name": "c"}}]
+    assert po.restores_due(dgds) == [("statefulset/etcd", 3)]
+    reaper.scale_back(api, dgds)
+    assert api.patches == [3]
+    reaper.scale_back(api, dgds[1:])
+    assert api.patches == [3]  # nothing noted: nothing touched
