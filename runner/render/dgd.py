@@ -23,6 +23,7 @@ import yaml
 from runner.scenarios.catalog import DEFAULT_MODEL, CatalogEntry
 from runner.core.config import KubernetesConfig, RunConfig
 from runner.core.errors import UserError
+from runner.core.timeline import FaultStep
 from runner.scenarios.plan import Scenario
 
 API_VERSIONS = ("v1beta1", "v1alpha1")
@@ -387,6 +388,13 @@ def template_values(scenario: Scenario, ident: Identity, api_version: str) -> di
 # ---------------------------------------------------------------- the user's etcd / NATS (outage scenarios)
 
 PLANE_PORTS = {"etcd": ("http", 2379), "nats": ("nats", 4222)}
+PLANE_OUTAGES = ("etcd_outage", "nats_outage")
+
+
+def has_outage(scenario: Scenario) -> bool:
+    """The scenario's fault, or a fault step of its timeline (a scenario file), takes etcd or NATS down."""
+    return scenario.entry.fault_kind == "outage" or any(
+        isinstance(step, FaultStep) and step.fault in PLANE_OUTAGES for step in scenario.steps)
 
 
 def plane_endpoint(role: str, k8s: KubernetesConfig) -> str | None:
@@ -405,7 +413,7 @@ def plane_env(scenario: Scenario) -> dict[str, str]:
     1.6: DYN_DISCOVERY_BACKEND, ETCD_ENDPOINTS, DYN_EVENT_PLANE, NATS_SERVER); etcd without NATS keeps the event
     plane on ZMQ (etcd discovery would pick NATS). {} for every other scenario: never by default. These win over
     kubernetes.extra_env, so the server taken down is the one the graph uses."""
-    if scenario.entry.fault_kind != "outage":
+    if not has_outage(scenario):
         return {}
     k8s = scenario.config.kubernetes
     etcd, nats = plane_endpoint("etcd", k8s), plane_endpoint("nats", k8s)

@@ -80,7 +80,7 @@ class KubernetesPlatform:
         if any(cuts_network(s) for s in scenarios):  # before any graph is deployed: the image and the right
             image_for(self.config.kubernetes.network_fault_image, os.environ)
             self.api.check_ephemeral_containers()
-        outages = [s for s in scenarios if s.entry.fault_kind == "outage"]
+        outages = [s for s in scenarios if plane_outage.outage_roles(s)]
         if outages:  # the user's own etcd / NATS, named, existing and scalable: before any graph
             plane_outage.preflight(self.api, self.config.kubernetes, outages)
 

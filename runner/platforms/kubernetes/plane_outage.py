@@ -254,14 +254,24 @@ class PlaneOutage:
         raise AssertionError("unreachable")
 
 
+def outage_roles(scenario) -> list[str]:
+    """The planes the scenario takes down: its fault's, and those of its timeline's fault steps."""
+    from runner import faults
+    from runner.core.timeline import FaultStep
+
+    named = [scenario.entry.failure] + [s.fault for s in scenario.steps if isinstance(s, FaultStep)]
+    roles = [faults.get(n).role for n in named if faults.get(n).kind == "outage"]
+    return sorted(set(roles))
+
+
 def preflight(api, k8s: KubernetesConfig, scenarios: list) -> None:
-    """Before any graph: each outage scenario's workload is named, exists, and its scale can be read and patched."""
+    """Before any graph: each outage's workload is named, exists, and its scale can be read and patched."""
     for scenario in scenarios:
-        role = scenario.entry.fault.role
-        workload = workload_of(role, k8s)
-        if workload is None:
-            raise UserError(missing_target(scenario.name, role, k8s.namespace))
-        api.check_scale(workload, f"kubernetes.outage_targets.{role}")
+        for role in outage_roles(scenario):
+            workload = workload_of(role, k8s)
+            if workload is None:
+                raise UserError(missing_target(scenario.name, role, k8s.namespace))
+            api.check_scale(workload, f"kubernetes.outage_targets.{role}")
 
 
 # ---------------------------------------------------------------- a worker added during the outage

@@ -331,3 +331,19 @@ def test_the_reaper_scales_back_what_an_unfinished_outage_left_at_zero():
     assert api.patches == [3]
     reaper.scale_back(api, dgds[1:])
     assert api.patches == [3]  # nothing noted: nothing touched
+
+
+def test_a_scenario_file_with_an_outage_step_is_wired_and_checked_as_a_catalog_outage_is():
+    from runner.core.timeline import Timeline
+    from runner.scenarios.plan import plan_timeline
+
+    timeline = Timeline.model_validate({"name": "kill-then-etcd", "deployment": "mocker-agg-tp-1-dp-1", "steps": [
+        {"load": "start"}, {"wait": "first_success"}, {"fault": "decode_worker"}, {"wait": "recovered"},
+        {"fault": "etcd_outage"}]})
+    unnamed = plan_timeline(timeline, config())
+    assert po.outage_roles(unnamed) == ["etcd"] and unnamed.entry.fault_kind != "outage"
+    with pytest.raises(UserError, match="kubernetes.outage_targets.etcd"):
+        po.preflight(FakeApi(), config().kubernetes, [unnamed])
+    named = plan_timeline(timeline, config(etcd="statefulset/etcd"))
+    assert plane_env(named)["ETCD_ENDPOINTS"] == "http://etcd.ns1.svc:2379"
+    assert po.outage_roles(plan("mocker-agg-tp-1-dp-1-decode_worker", config())) == []
