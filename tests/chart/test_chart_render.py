@@ -486,3 +486,12 @@ def test_runner_knows_its_own_image_for_the_network_faults_ephemeral_container()
     objects = render(sets={"image.repository": "reg.example/ft-runner", "image.tag": "1.2.3"})
     runner = runner_container(objects)
     assert env_of(runner)["FT_RUNNER_IMAGE"]["value"] == runner["image"] == "reg.example/ft-runner:1.2.3"
+
+
+def test_an_outage_target_in_the_values_reaches_the_runner_config_and_a_bad_one_is_refused():
+    objects = render(sets={"config.scenarios": ["mocker-agg-tp-1-dp-1-etcd_outage"],
+                           "config.kubernetes.outage_targets.etcd": "statefulset/etcd", "rbac.planeOutages": True})
+    config = RunConfig.model_validate(runner_config(objects))
+    assert config.kubernetes.outage_targets.etcd == "statefulset/etcd" and config.kubernetes.outage_targets.nats is None
+    result = template(sets={"config.kubernetes.outage_targets.etcd": "pod/etcd"})
+    assert result.returncode != 0 and "outage_targets" in result.stderr
