@@ -28,5 +28,4 @@ class CancelStorm(Fault):
         return [judge_storm(s, d) for s, d in zip(stamps, drains, strict=True)]
 
 
-FAULTS = (CancelStorm(name="cancel_storm", role="frontend", kind="cancel_storm", order=61, migration_variants=False,
-                      kubernetes=False),)
+FAULTS = (CancelStorm(name="cancel_storm", role="frontend", kind="cancel_storm", order=61, migration_variants=False),)
