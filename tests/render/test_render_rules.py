@@ -312,7 +312,8 @@ def _flag(args: list[str], flag: str) -> str | None:
 
 
 @pytest.mark.parametrize("api_version", ["v1beta1", "v1alpha1"])
-@pytest.mark.parametrize("name", ["mocker-agg-tp-1-dp-1-overload", "mocker-disagg-prefill-tp-1-decode-tp-1-dp-2-overload"])
+@pytest.mark.parametrize("name", ["mocker-agg-tp-1-dp-1-overload",
+                                  "mocker-disagg-prefill-tp-1-decode-tp-1-dp-2-overload"])
 def test_an_overload_scenarios_frontend_sheds_and_its_mockers_get_a_small_kv_cache(api_version, name):
     config = RunConfig(platform="kubernetes", kubernetes={"namespace": "ft", "api_version": api_version},
                        fault={"overload": {"busy_threshold": 0.25, "kv_blocks": 96, "block_size": 8}})

@@ -133,6 +133,7 @@ class KubernetesDeployment(FrontendFaults):
         self._changed: asyncio.Event | None = None
         self.created_ns: int | None = None
         self._netcut: PodNetCut | None = None
+        self._disconnected_before: dict[str, float | None] = {}  # frontend pod -> its count as a storm began
 
     # -------------------------------------------------------------- lifecycle
 

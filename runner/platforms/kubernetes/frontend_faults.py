@@ -15,6 +15,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import aiohttp
+
 from runner.platforms import frontend_load
 from runner.platforms.base import PlatformError
 from runner.platforms.kubernetes import decide as d
@@ -22,6 +24,23 @@ from runner.platforms.kubernetes.observe import PortForwarder
 from runner.render.dgd import FRONTEND_PORT
 
 POD_IP, PORT_FORWARD = "pod-ip", "port-forward"
+DISCONNECTED = "dynamo_frontend_disconnected_clients"  # the frontend's count of clients gone mid-request
+
+
+def metric_sum(text: str, name: str) -> float | None:
+    """Sum of one metric's samples over its label sets (Prometheus text); None when absent."""
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if (line.startswith(name + "{") or line.startswith(name + " ")) and " " in line]
+    return sum(values) if values else None
+
+
+async def disconnected_clients(metrics_url: str) -> float | None:
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+            async with session.get(metrics_url) as resp:
+                return metric_sum(await resp.text(), DISCONNECTED) if resp.status == 200 else None
+    except (aiohttp.ClientError, TimeoutError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -51,9 +70,19 @@ def frontend_role_check(pod: dict | None, name: str, component_roles: dict[str, 
     return pod
 
 
+def disconnects(before: float | None, after: float | None) -> dict:
+    """The clients the frontend saw go mid-request between the storm's start and the drain (the fresh request
+    completes, so it is not one): evidence that the cancels reached the frontend, not streams that ended."""
+    if before is None or after is None:
+        return {"disconnected_clients": None}
+    return {"disconnected_clients": int(after - before)}
+
+
 class FrontendFaults:
     """Needs from its host: _pod(name), component_roles, name (the DGD), api, k8s (access), scenario, tree,
     events; use_pod_ip() says whether the pod IPs are reachable (the platform's access mode)."""
+
+    _disconnected_before: dict[str, float | None]
 
     def use_pod_ip(self) -> bool:
         raise NotImplementedError
@@ -89,7 +118,9 @@ class FrontendFaults:
 
         async def one(name: str) -> dict:
             async with self._frontend_at(name) as at:
+                before = await disconnected_clients(at.metrics)
                 done = await frontend_load.cancel_storm(at.base, at.metrics, self.scenario.model, cfg)
+            self._disconnected_before[name] = before
             self.events.write("CancelStorm", f"Pod/{name}", source="runner", access=at.access, **done)
             return {"target": name, "access": at.access, **done}
         return list(await asyncio.gather(*(one(n) for n in names)))
@@ -98,5 +129,6 @@ class FrontendFaults:
         async def one(name: str) -> dict:
             async with self._frontend_at(name) as at:
                 done = await frontend_load.drained(at.base, at.metrics, self.scenario.model, timeout_s)
-            return {"target": name, **done}
+                now = await disconnected_clients(at.metrics)
+            return {"target": name, **done, **disconnects(self._disconnected_before.get(name), now)}
         return list(await asyncio.gather(*(one(n) for n in names)))

@@ -17,7 +17,9 @@ from runner.platforms.kubernetes.decide import COMPONENT_LABEL
 from runner.platforms.kubernetes.frontend_faults import (
     PORT_FORWARD,
     FrontendFaults,
+    disconnects,
     frontend_role_check,
+    metric_sum,
     pod_ip_url,
 )
 from runner.results.observe import EventLog
@@ -85,7 +87,8 @@ class Frontend:
             self.inflight -= 1
 
     async def metrics(self, request: web.Request) -> web.Response:
-        return web.Response(text=f'dynamo_frontend_inflight_requests{{model="tiny-llm"}} {self.inflight}\n')
+        return web.Response(text=f'dynamo_frontend_inflight_requests{{model="tiny-llm"}} {self.inflight}\n'
+                                 f"dynamo_frontend_disconnected_clients {self.cancelled}\n")
 
 
 class Forward:
@@ -116,6 +119,7 @@ class Host(FrontendFaults):
         self.api, self.scenario, self.tree, self.name = api, scenario, tmp_path, "g"
         self.component_roles = ROLES
         self.events = EventLog(tmp_path / "events.jsonl")
+        self._disconnected_before = {}
         self.live = {"frontend-0": pod("frontend-0", "Frontend"), "decode-0": pod("decode-0", "decode")}
 
     def use_pod_ip(self) -> bool:
@@ -181,6 +185,7 @@ def test_cancel_storm_cuts_the_streams_mid_way_and_the_drain_sees_zero_in_flight
     assert (stamp["opened"], stamp["mid_stream"], stamp["cancelled"]) == (3, 3, 3)
     assert stamp["inflight_before"] == 3  # read through the same forward, from the same pod
     assert frontend.cancelled == 3  # the cancels reached the frontend: each stream was cut there
+    assert drain["disconnected_clients"] == 3  # and its own count says so, read through the same forward
     assert drain["drained_ns"] and drain["drained_ns"] >= stamp["injected_ns"]
     assert drain["fresh_ok"] and frontend.served == 1  # the fresh request, the only one served whole
     assert frontend.inflight == 0
@@ -192,3 +197,17 @@ def test_a_worker_pod_is_refused_before_any_request(tmp_path):
     with pytest.raises(PlatformError, match="decode-0 is not a frontend pod of g"):
         asyncio.run(host.cancel_storm(["decode-0"]))
     assert api.pods == []
+
+
+def test_metric_sums_over_label_sets_and_ignores_other_families():
+    text = ("# TYPE dynamo_frontend_disconnected_clients gauge\n"
+            'dynamo_frontend_disconnected_clients{model="a"} 3\n'
+            "dynamo_frontend_disconnected_clients 2\n"
+            "dynamo_frontend_disconnected_clients_other 100\n")
+    assert metric_sum(text, "dynamo_frontend_disconnected_clients") == 5
+    assert metric_sum(text, "dynamo_frontend_inflight_requests") is None
+
+
+def test_disconnects_are_the_counts_difference_or_unknown():
+    assert disconnects(4.0, 36.0) == {"disconnected_clients": 32}
+    assert disconnects(None, 36.0) == {"disconnected_clients": None}
