@@ -41,4 +41,4 @@ def test_a_fault_the_deployment_or_platform_has_not_is_refused_by_step():
     with pytest.raises(Unsupported, match="engine subprocess|mocker backend"):
         plan_timeline(_file("vllm_decode_engine_core", deployment="vllm-agg-tp-1-dp-2"), RunConfig())
     with pytest.raises(Unsupported, match="not built for Kubernetes yet"):
-        plan_timeline(_file("cancel_storm"), RunConfig(platform="kubernetes"))
+        plan_timeline(_file("etcd_outage"), RunConfig(platform="kubernetes"))

@@ -26,6 +26,7 @@ from runner.scenarios.plan import Scenario
 from runner.platforms.kubernetes import decide as d
 from runner.platforms.base import PlatformError
 from runner.platforms.kubernetes.api import KubeApi, load_client
+from runner.platforms.kubernetes.frontend_faults import FrontendFaults
 from runner.platforms.kubernetes.netcut import PodNetCut, cuts_network, image_for, peer_ips
 from runner.platforms.kubernetes.observe import LogFollower, PortForwarder, Watcher
 from runner.platforms.kubernetes import scaling
@@ -94,7 +95,7 @@ class KubernetesPlatform:
         return deployment
 
 
-class KubernetesDeployment:
+class KubernetesDeployment(FrontendFaults):
     def __init__(self, scenario: Scenario, tree: Path, api: KubeApi, dgd: dict):
         self.scenario = scenario
         self.k8s = scenario.config.kubernetes
@@ -132,6 +133,7 @@ class KubernetesDeployment:
         self._changed: asyncio.Event | None = None
         self.created_ns: int | None = None
         self._netcut: PodNetCut | None = None
+        self._disconnected_before: dict[str, float | None] = {}  # frontend pod -> its count as a storm began
 
     # -------------------------------------------------------------- lifecycle
 
@@ -234,6 +236,10 @@ class KubernetesDeployment:
 
     def _by_role(self) -> dict[str, list[dict]]:
         return d.pods_by_role(self._live(), self.component_roles)
+
+    def use_pod_ip(self) -> bool:
+        """In the cluster the runner reaches pod IPs (metrics scrapes, frontend faults); else a port-forward."""
+        return use_service(self.k8s.access)
 
     def replicas(self, role: str) -> list[str]:
         return [d.pod_name(p) for p in self._by_role().get(role, [])]
