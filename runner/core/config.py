@@ -67,9 +67,10 @@ class OverloadConfig(Strict):
         0.5, gt=0, le=1, description="Frontend --active-decode-blocks-threshold (KV usage share above which a "
         "worker is busy and the frontend answers 529), set for overload scenarios only.")
     kv_blocks: PositiveInt = Field(
-        128, description="Local platform: mocker --num-gpu-blocks-override in overload scenarios (a small KV cache "
-        "fills at a rate two cores can send).")
-    block_size: PositiveInt = Field(16, description="Local platform: mocker --block-size in overload scenarios.")
+        128, description="Mocker workers (both platforms): --num-gpu-blocks-override in overload scenarios (a small "
+        "KV cache fills at a rate two cores can send). GPU engines keep their own KV cache.")
+    block_size: PositiveInt = Field(16, description="Mocker workers (both platforms): --block-size in overload "
+                                    "scenarios.")
     start_rate_per_s: PositiveFloat = Field(2.0, description="Request rate of the ramp's first step.")
     growth: float = Field(2.0, gt=1, description="Each ramp step's rate is the previous one's times this.")
     step_s: PositiveFloat = Field(3.0, description="Length of one ramp step.")

@@ -7,16 +7,19 @@ from runner.faults.base import Fault, Replicas
 
 
 def judge_storm(stamp: dict, drain: dict) -> dict:
-    """Took effect when every requested stream was open mid-stream when it was cancelled."""
+    """Took effect when every requested stream was open mid-stream when it was cancelled, and, where the platform
+    counted them (`disconnected_clients`, the frontend's own count), the frontend saw that many clients go."""
     opened, mid = stamp.get("opened", 0), stamp.get("mid_stream", 0)
-    took = opened == stamp.get("requested") and mid == opened and opened > 0
+    seen = drain.get("disconnected_clients")
+    took = opened == stamp.get("requested") and mid == opened and opened > 0 and (seen is None or seen >= mid)
     drained = drain.get("drained_ns")
     after = (f"in flight drained to 0 after {(drained - stamp['injected_ns']) / 1e9:.3f} s" if drained
              else f"in flight still {drain.get('inflight_last')} at the drain timeout")
     fresh = "a fresh request succeeded" if drain.get("fresh_ok") else f"a fresh request failed: {drain.get('fresh_error')}"
+    counted = "" if seen is None else f"; the frontend counted {seen} client(s) disconnected"
     return {"target": stamp["target"], **drain, "took_effect": took, "ready_ns": drained,
             "detail": f"{stamp['target']}: {mid} of {stamp.get('requested')} streams cancelled mid-stream "
-                      f"({stamp.get('inflight_before')} in flight before); {after}; {fresh}"}
+                      f"({stamp.get('inflight_before')} in flight before){counted}; {after}; {fresh}"}
 
 
 class CancelStorm(Fault):
@@ -28,5 +31,4 @@ class CancelStorm(Fault):
         return [judge_storm(s, d) for s, d in zip(stamps, drains, strict=True)]
 
 
-FAULTS = (CancelStorm(name="cancel_storm", role="frontend", kind="cancel_storm", order=61, migration_variants=False,
-                      kubernetes=False),)
+FAULTS = (CancelStorm(name="cancel_storm", role="frontend", kind="cancel_storm", order=61, migration_variants=False),)

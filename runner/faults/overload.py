@@ -40,5 +40,4 @@ class Overload(Fault):
         return [judge_shed(s) for s in stamps]
 
 
-FAULTS = (Overload(name="overload", role="frontend", kind="overload", order=60, migration_variants=False,
-                   kubernetes=False),)
+FAULTS = (Overload(name="overload", role="frontend", kind="overload", order=60, migration_variants=False),)

@@ -336,6 +336,19 @@ def model_path_for(scenario: Scenario, k8s: KubernetesConfig) -> str:
     return scenario.model
 
 
+def overload_args(scenario: Scenario, part: str) -> list[str]:
+    """An overload scenario's frontend sheds load above its busy threshold (HTTP 529); its mocker workers get a
+    KV cache small enough to fill at the ramp's rates. A GPU engine's KV cache is its own: only the threshold."""
+    if scenario.entry.fault_kind != "overload":
+        return []
+    cfg = scenario.config.fault.overload
+    if part == "frontend":
+        return ["--active-decode-blocks-threshold", str(cfg.busy_threshold)]
+    if scenario.entry.backend == "mocker":
+        return ["--num-gpu-blocks-override", str(cfg.kv_blocks), "--block-size", str(cfg.block_size)]
+    return []
+
+
 def template_values(scenario: Scenario, ident: Identity, api_version: str) -> dict:
     entry = scenario.entry
     k8s = scenario.config.kubernetes
@@ -376,8 +389,8 @@ def template_values(scenario: Scenario, ident: Identity, api_version: str) -> di
         "env": [{"name": k, "value": v}
                 for k, v in sorted({**LOG_ENV, **k8s.extra_env, **plane_env(scenario)}.items())],
         "hf_token_secret": k8s.hf_token_secret,
-        "worker_extra_args": list(k8s.worker_extra_args),
-        "frontend_extra_args": list(k8s.frontend_extra_args),
+        "worker_extra_args": list(k8s.worker_extra_args) + overload_args(scenario, "worker"),
+        "frontend_extra_args": list(k8s.frontend_extra_args) + overload_args(scenario, "frontend"),
         "worker_resources": shape(k8s.worker_resources, gpus, k8s.gpu_resource),
         "frontend_resources": shape(k8s.frontend_resources, 0, k8s.gpu_resource),
         "pod_spec_extra": pod_spec_extra,

@@ -30,9 +30,21 @@ def step_summaries(steps: Sequence[StepView], expects: Sequence[StepExpect | Non
     if not steps:
         return []
     origin = steps[0].started_ns
-    bounds = [s.started_ns for s in steps[1:]] + [None]
     return [_summary(step, expect, records, k, origin, until)
-            for step, expect, until in zip(steps, expects, bounds, strict=True)]
+            for step, expect, until in zip(steps, expects, step_ends(steps), strict=True)]
+
+
+def step_ends(steps: Sequence) -> list[int | None]:
+    """Where each step's window ends: at the next step's start; a fault step's at the next fault or load
+    step's, so the waits after a fault (its recovery, the requests it held until it was undone) stay in
+    its window. None: the end of the load."""
+    ends: list[int | None] = []
+    for i, step in enumerate(steps):
+        later = steps[i + 1:]
+        if step.kind == "fault":
+            later = [s for s in later if s.kind != "wait"]
+        ends.append(later[0].started_ns if later else None)
+    return ends
 
 
 def _summary(step: StepView, expect: StepExpect | None, records: Sequence[Record], k: int, origin: int,

@@ -231,7 +231,7 @@ class StepSummary(Model):
     duration_s: float | None = None
     fault: FaultRecord | None = None
     met: bool | None = Field(None, description="Waits: the condition came true within the step's timeout.")
-    window: WindowStats = Field(description="Attempts that ended from this step's start to the next step's.")
+    window: WindowStats = Field(description="Attempts that ended from this step's start to the next step's; a fault step's to the next fault or load step's (the waits after it are part of it).")
     service_recovery_s: float | None = Field(
         None, description="Fault steps: the fault -> the first of K consecutive successes after it.")
     checks: list[CheckResult] = Field(default_factory=list, description="The step's own checks (`expect`).")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from runner.platforms.base import Deployment
 from runner.results.server_checks import METRICS_SUFFIX, CheckInputs, Source, evaluate_all, pending_until, read_sources
+from runner.results.steps import step_ends
 from runner.results.summary import CheckResult, ServerCheckResult
 from runner.run.observed import Observed
 from runner.run.ui import ProgressUI
@@ -99,8 +100,7 @@ def add_step_server_checks(scenario: Scenario, observed: Observed, tree: Path, s
     if not specs:
         return
     base = check_inputs(tree, observed)
-    bounds = [s.started_ns for s in summaries[1:]] + [None]
-    for summary, record, until in zip(summaries, observed.steps, bounds, strict=True):
+    for summary, record, until in zip(summaries, observed.steps, step_ends(summaries), strict=True):
         if record.index not in specs:
             continue
         ends = [e.ready_ns for e in record.evidence]

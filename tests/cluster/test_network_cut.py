@@ -180,20 +180,22 @@ def run(coro):
     return asyncio.run(coro)
 
 
+async def cut_and_watch(kube, namespace, config, name: str, dynamo_image, tmp_path):
+    """Deploy the plain pods, wait for the frontend's pooled connection, run the fault step; returns the
+    pooled connection's port, what the step observed, and the client's log once it is back."""
+    sc, deployment = await deploy_plain_pods(kube, namespace, config, name, dynamo_image, tmp_path)
+    try:
+        port = await asyncio.to_thread(wait_for, "a pooled connection", lambda: pooled_port(kube, namespace), 60)
+        observed = await fault_step(sc, deployment)
+        return port, observed, await asyncio.to_thread(client_log_once_back, kube, namespace, observed)
+    finally:
+        await deployment.teardown(120)
+
+
 def test_partition_cuts_the_pooled_connection_blocks_new_ones_and_heals(kube, namespace, runner_image, dgd_crd,
                                                                         dynamo_image, tmp_path):
     config = run_config(namespace, tmp_path, runner_image, dynamo_image, reset_s=5)
-
-    async def scenario():
-        sc, deployment = await deploy_plain_pods(kube, namespace, config, PARTITION, dynamo_image, tmp_path)
-        try:
-            port = await asyncio.to_thread(wait_for, "a pooled connection", lambda: pooled_port(kube, namespace), 60)
-            observed = await fault_step(sc, deployment)
-            return port, observed, await asyncio.to_thread(client_log_once_back, kube, namespace, observed)
-        finally:
-            await deployment.teardown(120)
-
-    pooled, observed, recs = run(scenario())
+    pooled, observed, recs = run(cut_and_watch(kube, namespace, config, PARTITION, dynamo_image, tmp_path))
     (ev,) = observed.evidence
     stamp, after, restored = ev.injected, ev.after, ev.restored
     assert stamp["mechanism"] == "ephemeral-container", stamp["mechanism"]
@@ -233,17 +235,7 @@ def test_partition_cuts_the_pooled_connection_blocks_new_ones_and_heals(kube, na
 def test_conn_reset_resets_the_pooled_connection_and_refuses_new_ones(kube, namespace, runner_image, dgd_crd,
                                                                       dynamo_image, tmp_path):
     config = run_config(namespace, tmp_path, runner_image, dynamo_image, reset_s=5)
-
-    async def scenario():
-        sc, deployment = await deploy_plain_pods(kube, namespace, config, RESET, dynamo_image, tmp_path)
-        try:
-            port = await asyncio.to_thread(wait_for, "a pooled connection", lambda: pooled_port(kube, namespace), 60)
-            observed = await fault_step(sc, deployment)
-            return port, observed, await asyncio.to_thread(client_log_once_back, kube, namespace, observed)
-        finally:
-            await deployment.teardown(120)
-
-    pooled, observed, recs = run(scenario())
+    pooled, observed, recs = run(cut_and_watch(kube, namespace, config, RESET, dynamo_image, tmp_path))
     (ev,) = observed.evidence
     stamp, after, restored = ev.injected, ev.after, ev.restored
     assert stamp["mechanism"] == "ephemeral-container"

@@ -347,7 +347,11 @@ def test_the_example_scenario_file_runs_each_step_with_its_own_evidence_and_wind
     assert kill["fault"]["targets"] != stall["fault"]["targets"]  # replica 0, then replica 1
     assert kill["fault"]["took_effect"] and stall["fault"]["took_effect"] and all(st["met"] for st in steps[1::2])
     assert [st["started_s"] for st in steps] == sorted(st["started_s"] for st in steps)
-    assert sum(st["window"]["requests"] for st in steps) == s["total"]["requests"]  # every attempt in one window
+    # every attempt in one window of the load, the first wait and the two faults; a wait after a fault is
+    # part of that fault's window
+    assert sum(steps[i]["window"]["requests"] for i in (0, 1, 2, 4)) == s["total"]["requests"]
+    assert steps[3]["window"]["requests"] <= kill["window"]["requests"]
+    assert steps[5]["window"]["requests"] <= stall["window"]["requests"]
     names = {c["name"]: c["status"] for c in kill["checks"]}
     assert names == {"step 3: service recovery": "PASS", "step 3: server check: no_panics": "PASS"}, kill["checks"]
     assert stall["checks"][0]["name"] == "step 5: success rate"

@@ -89,10 +89,12 @@ def test_a_graceful_stop_is_sigterm_to_the_main_process_and_waits_for_the_restar
     assert lookup("mocker-agg-tp-1-dp-2-decode_worker_sigterm").platforms == ("local", "kubernetes")
 
 
-def test_load_faults_run_locally_and_are_not_offered_on_kubernetes_yet():
+def test_load_faults_run_on_both_platforms_the_mocker_locally():
     for name in ("overload", "cancel_storm"):
-        entries = select(failure=name)
-        assert entries and all(e.platforms == ("local",) and e.backend == "mocker" for e in entries), name
+        entries = [e for e in select(failure=name) if not e.moe]
+        assert entries and all(e.platforms == (("local", "kubernetes") if e.backend == "mocker" else ("kubernetes",))
+                               for e in entries), name
+        assert {e.backend for e in entries} == {"mocker", "vllm", "sglang", "trtllm"}
     assert not any(e.migration is not None for e in catalog().values() if e.failure in ("overload", "cancel_storm"))
 
 

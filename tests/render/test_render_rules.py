@@ -299,3 +299,48 @@ def test_every_component_logs_json_lines_for_the_request_join():
         assert env["DYN_LOGGING_JSONL"] == "1", component["name"]
     dgd = render_dgd(plan("mocker-agg-tp-1-dp-1-none", _config(extra_env={"DYN_LOGGING_JSONL": "0"})), "r")
     assert {"name": "DYN_LOGGING_JSONL", "value": "0"} in dgd["spec"]["components"][0]["podTemplate"]["spec"]["containers"][0]["env"]
+
+
+def _args_by_component(dgd: dict) -> dict[str, list[str]]:
+    if "components" in dgd["spec"]:
+        return {c["name"]: c["podTemplate"]["spec"]["containers"][0]["args"] for c in dgd["spec"]["components"]}
+    return {n: s["extraPodSpec"]["mainContainer"]["args"] for n, s in dgd["spec"]["services"].items()}
+
+
+def _flag(args: list[str], flag: str) -> str | None:
+    return args[args.index(flag) + 1] if flag in args else None
+
+
+@pytest.mark.parametrize("api_version", ["v1beta1", "v1alpha1"])
+@pytest.mark.parametrize("name", ["mocker-agg-tp-1-dp-1-overload",
+                                  "mocker-disagg-prefill-tp-1-decode-tp-1-dp-2-overload"])
+def test_an_overload_scenarios_frontend_sheds_and_its_mockers_get_a_small_kv_cache(api_version, name):
+    config = RunConfig(platform="kubernetes", kubernetes={"namespace": "ft", "api_version": api_version},
+                       fault={"overload": {"busy_threshold": 0.25, "kv_blocks": 96, "block_size": 8}})
+    dgd = render_dgd(plan(name, config), run_id="r")
+    assert errors(dgd) == []
+    args = _args_by_component(dgd)
+    assert _flag(args.pop("Frontend"), "--active-decode-blocks-threshold") == "0.25"
+    assert args and all((_flag(a, "--num-gpu-blocks-override"), _flag(a, "--block-size")) == ("96", "8")
+                        for a in args.values())
+
+
+@pytest.mark.parametrize("backend", ["vllm", "sglang", "trtllm"])
+def test_a_gpu_backends_overload_sets_only_the_frontends_threshold(backend):
+    dgd = render_dgd(plan(f"{backend}-disagg-prefill-tp-1-decode-tp-1-dp-1-overload", _config()), run_id="r")
+    assert errors(dgd) == []
+    args = _args_by_component(dgd)
+    assert _flag(args.pop("Frontend"), "--active-decode-blocks-threshold") == "0.5"
+    assert not [a for a in args.values() if "--num-gpu-blocks-override" in a or "--block-size" in a]
+
+
+@pytest.mark.parametrize("name", ["mocker-agg-tp-1-dp-1-cancel_storm", "mocker-agg-tp-1-dp-1-decode_worker"])
+def test_other_scenarios_have_no_busy_threshold_nor_kv_override(name):
+    args = _args_by_component(render_dgd(plan(name, _config()), run_id="r"))
+    assert not [a for a in args.values() if {"--active-decode-blocks-threshold", "--num-gpu-blocks-override"} & set(a)]
+
+
+def test_the_overload_args_come_after_the_users_extra_args():
+    config = RunConfig(platform="kubernetes", kubernetes={"namespace": "ft", "frontend_extra_args": ["--x", "1"]})
+    fe = _args_by_component(render_dgd(plan("mocker-agg-tp-1-dp-1-overload", config), run_id="r"))["Frontend"]
+    assert fe[-4:] == ["--x", "1", "--active-decode-blocks-threshold", "0.5"]

@@ -5,9 +5,11 @@ from runner.scenarios.catalog import UnknownScenario, catalog, lookup, select
 
 def test_upstream_matrix_sizes():
     # upstream's generated matrix: 60 vLLM, 72 SGLang, 60 TRT-LLM, 15 MoE (custom build); the stall faults,
-    # graceful stops, rolling upgrades, scale-downs, partitions and connection resets are ours, on top
+    # graceful stops, rolling upgrades, scale-downs, partitions, connection resets, overloads and cancel storms
+    # are ours, on top
     def upstream(entries):
-        ours = ("_stall", "_sigterm", "_rolling_upgrade", "_scale_down", "_partition", "_conn_reset")
+        ours = ("_stall", "_sigterm", "_rolling_upgrade", "_scale_down", "_partition", "_conn_reset", "overload",
+                "cancel_storm")
         return [e for e in entries if not e.failure.endswith(ours)]
 
     assert len(upstream(select(backend="vllm", include_custom_build=False))) - 2 == 60  # minus 2 overflow entries

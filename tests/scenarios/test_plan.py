@@ -40,5 +40,5 @@ def test_a_fault_the_deployment_or_platform_has_not_is_refused_by_step():
         plan_timeline(_file("decode_worker", "prefill_worker"), RunConfig())
     with pytest.raises(Unsupported, match="engine subprocess|mocker backend"):
         plan_timeline(_file("vllm_decode_engine_core", deployment="vllm-agg-tp-1-dp-2"), RunConfig())
-    with pytest.raises(Unsupported, match="not built for Kubernetes yet"):
-        plan_timeline(_file("cancel_storm"), RunConfig(platform="kubernetes"))
+    # every fault now has a Kubernetes implementation: an outage step plans there (its target is checked in preflight)
+    assert plan_timeline(_file("etcd_outage"), RunConfig(platform="kubernetes")).steps

@@ -26,6 +26,7 @@ from runner.scenarios.plan import Scenario
 from runner.platforms.kubernetes import decide as d
 from runner.platforms.base import PlatformError
 from runner.platforms.kubernetes.api import KubeApi, load_client
+from runner.platforms.kubernetes.frontend_faults import FrontendFaults
 from runner.platforms.kubernetes.netcut import PodNetCut, cuts_network, image_for, peer_ips
 from runner.platforms.kubernetes.observe import LogFollower, PortForwarder, Watcher
 from runner.platforms.kubernetes import plane_outage, scaling
@@ -97,7 +98,7 @@ class KubernetesPlatform:
         return deployment
 
 
-class KubernetesDeployment:
+class KubernetesDeployment(FrontendFaults):
     def __init__(self, scenario: Scenario, tree: Path, api: KubeApi, dgd: dict):
         self.scenario = scenario
         self.k8s = scenario.config.kubernetes
@@ -135,6 +136,7 @@ class KubernetesDeployment:
         self._changed: asyncio.Event | None = None
         self.created_ns: int | None = None
         self._netcut: PodNetCut | None = None
+        self._disconnected_before: dict[str, float | None] = {}  # frontend pod -> its count as a storm began
         self._planes: plane_outage.PlaneOutage | None = None
         self._registration: plane_outage.WorkerRegistration | None = None
 
@@ -239,6 +241,10 @@ class KubernetesDeployment:
 
     def _by_role(self) -> dict[str, list[dict]]:
         return d.pods_by_role(self._live(), self.component_roles)
+
+    def use_pod_ip(self) -> bool:
+        """In the cluster the runner reaches pod IPs (metrics scrapes, frontend faults); else a port-forward."""
+        return use_service(self.k8s.access)
 
     def replicas(self, role: str) -> list[str]:
         if role in plane_outage.PLANE_ROLES:
