@@ -190,11 +190,12 @@ class PlaneOutage:
         if self.note:  # first: a runner that dies after the patch leaves the way back on its DGD
             await self.note(restore_note(name, want))
         stamp = time.time_ns()
-        await asyncio.to_thread(self.api.patch_scale, name, 0)
-        try:
+        try:  # a patch whose answer was lost may have applied: scale back before giving up
+            await asyncio.to_thread(self.api.patch_scale, name, 0)
             self.on_event("PlaneScaledDown", name, mechanism=MECHANISM, replicas_before=want)
         except Exception:
-            await self._patch_back(name, want)
+            with contextlib.suppress(PlatformError, UserError):
+                await self._patch_back(name, want)
             raise
         return {"target": name, "injected_ns": stamp, "mechanism": MECHANISM, "replicas_before": want,
                 "action": f"scale {name} {want} -> 0"}

@@ -347,3 +347,18 @@ def test_a_scenario_file_with_an_outage_step_is_wired_and_checked_as_a_catalog_o
     named = plan_timeline(timeline, config(etcd="statefulset/etcd"))
     assert plane_env(named)["ETCD_ENDPOINTS"] == "http://etcd.ns1.svc:2379"
     assert po.outage_roles(plan("mocker-agg-tp-1-dp-1-decode_worker", config())) == []
+
+
+def test_a_scale_down_whose_answer_was_lost_is_scaled_back_before_the_error_goes_up():
+    api = FakeApi(replicas=2)
+    real = api.patch_scale
+
+    def applied_then_lost(workload, replicas, dry_run=False):
+        real(workload, replicas, dry_run)
+        if replicas == 0:
+            raise PlatformError("patch statefulsets/scale etcd failed: connection reset")
+        return {}
+    api.patch_scale = applied_then_lost
+    with pytest.raises(PlatformError, match="connection reset"):
+        asyncio.run(outage(api).take_down(["statefulset/etcd"]))
+    assert api.patches == [0, 2] and api.spec == 2
