@@ -60,11 +60,15 @@ def plane_images() -> dict[str, str]:
 
 
 @pytest.fixture
-def etcd_data(namespace):
+def etcd_data(kube, namespace):
+    """The etcd's data directory on this node; removed once no pod of the test's etcd writes into it."""
     path = HOST_DATA / namespace
     path.mkdir(parents=True)
     os.chown(path, 65532, 65532)
     yield path
+    kube.run("delete", "statefulset", "etcd", "-n", namespace, "--ignore-not-found", "--wait=true", check=False)
+    wait_for("the etcd pods gone", lambda: not kube.json("get", "pods", "-n", namespace, "-l", "app=etcd")["items"],
+             60)
     shutil.rmtree(path, ignore_errors=True)
 
 
