@@ -89,7 +89,9 @@ class CancelStormConfig(Strict):
 
     streams: PositiveInt = Field(32, description="Streaming requests opened and cancelled together.")
     cancel_after_chunks: PositiveInt = Field(3, description="SSE chunks each stream reads before it is cancelled.")
-    output_tokens: PositiveInt = Field(500, description="max_tokens of the storm's requests (long: cut mid-stream).")
+    output_tokens: PositiveInt = Field(2000, description="max_tokens of the storm's requests: long enough that none "
+                                       "ends on the server while the others are still being opened (a stream the "
+                                       "server sent in full before its cancel is no cancel).")
     drain_timeout_s: PositiveFloat = Field(30.0, description="How long the frontend's in-flight count may take to "
                                            "reach 0 after the cancel.")
 

@@ -17,6 +17,9 @@ def judge_storm(stamp: dict, drain: dict) -> dict:
              else f"in flight still {drain.get('inflight_last')} at the drain timeout")
     fresh = "a fresh request succeeded" if drain.get("fresh_ok") else f"a fresh request failed: {drain.get('fresh_error')}"
     counted = "" if seen is None else f"; the frontend counted {seen} client(s) disconnected"
+    if seen is not None and seen < mid:  # a stream the server had sent in full before its cancel came
+        counted += (f" (fewer: opening every stream took {stamp.get('opening_s')} s; raise "
+                    f"fault.cancel_storm.output_tokens so none ends on the server first)")
     return {"target": stamp["target"], **drain, "took_effect": took, "ready_ns": drained,
             "detail": f"{stamp['target']}: {mid} of {stamp.get('requested')} streams cancelled mid-stream "
                       f"({stamp.get('inflight_before')} in flight before){counted}; {after}; {fresh}"}

@@ -123,6 +123,7 @@ async def cancel_storm(base_url: str, metrics_url: str, model: str, cfg) -> dict
     body = _body(model, cfg.output_tokens)
     connector = aiohttp.TCPConnector(limit=0, force_close=True)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None)) as session:
+        began = time.monotonic()
         opened = await asyncio.wait_for(asyncio.gather(
             *(_open_stream(session, url, body, cfg.cancel_after_chunks) for _ in range(cfg.streams)),
             return_exceptions=True), OPEN_TIMEOUT_S)
@@ -133,7 +134,8 @@ async def cancel_storm(base_url: str, metrics_url: str, model: str, cfg) -> dict
         for resp, _ in live:
             resp.close()
     return {"injected_ns": stamp, "requested": cfg.streams, "opened": len(live), "mid_stream": mid_stream,
-            "cancelled": len(live), "inflight_before": inflight_before}
+            "cancelled": len(live), "inflight_before": inflight_before,
+            "opening_s": round(time.monotonic() - began, 3)}
 
 
 def inflight_value(text: str) -> float | None:

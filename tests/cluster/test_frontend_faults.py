@@ -21,7 +21,8 @@ from types import SimpleNamespace
 import aiohttp
 import pytest
 
-from .conftest import REPO, image_on_node
+from .conftest import image_on_node
+from .stand_ins import deploy_dgd, fault_step, record, until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
@@ -35,13 +36,6 @@ LOAD_RATE_S, LOAD_AFTER, LOAD_MAX, LOAD_MAX_S = 0.5, 20, 600, 240  # the load be
 @pytest.fixture(scope="module")
 def dynamo_image() -> str:
     return image_on_node("FT_CLUSTER_DYNAMO_IMAGE", "dynamo-image.sh")
-
-
-def record(what: str, seconds: float | None, **extra) -> None:
-    out = REPO / "test-artifacts" / "cluster-measurements.jsonl"
-    out.parent.mkdir(exist_ok=True)
-    with out.open("a") as f:
-        f.write(json.dumps({"what": what, "seconds": None if seconds is None else round(seconds, 3), **extra}) + "\n")
 
 
 def run_config(namespace: str, tmp_path: Path, dynamo_image: str, access: str = "service"):
@@ -85,25 +79,10 @@ def graph_pod(deployment, image: str, owner: dict) -> dict:
                      "volumes": [{"name": "kv", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}]}}
 
 
-async def until(what: str, condition, timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < end, f"timed out after {timeout:.0f} s waiting for {what}"
-        await asyncio.sleep(0.2)
-
-
 async def deploy_graph_pod(kube, namespace: str, config, scenario_name: str, image: str, tmp_path: Path):
     from runner.platforms.kubernetes import decide as d
-    from runner.platforms.kubernetes.deployment import KubernetesPlatform
-    from runner.scenarios.plan import plan
 
-    scenario = plan(scenario_name, config)
-    tree = tmp_path / scenario_name
-    tree.mkdir(parents=True)
-    deployment = await KubernetesPlatform(config).deploy(scenario, tree)
-    meta = deployment.last_dgd["metadata"]
-    owner = {"apiVersion": deployment.manifest["apiVersion"], "kind": "DynamoGraphDeployment", "name": meta["name"],
-             "uid": meta["uid"]}
+    scenario, deployment, owner = await deploy_dgd(config, scenario_name, tmp_path)
     kube.apply(graph_pod(deployment, image, owner), namespace)
 
     def ready() -> bool:
@@ -111,15 +90,6 @@ async def deploy_graph_pod(kube, namespace: str, config, scenario_name: str, ima
         return bool(pod and d.pod_ready(pod) and deployment.replicas("frontend") == ["frontend"])
     await until("the frontend pod Ready (model listed) in the runner's view", ready, 300)
     return scenario, deployment
-
-
-async def fault_step(scenario, deployment, observed=None):
-    from runner.run.fault_step import run_fault
-    from runner.run.ui import ProgressUI
-
-    observed = observed or SimpleNamespace(fault=None, evidence=[])
-    await run_fault(scenario, deployment, ProgressUI(), observed, target=0)
-    return observed
 
 
 async def load_beside(base: str, model: str, observed, recovery_s: float) -> list:
@@ -180,7 +150,7 @@ def test_overload_sheds_as_529_counted_apart_and_the_load_succeeds_fully_after_t
             # the scenario's load, on the pod IP whatever the access mode (only the fault's path is under test)
             base = f"http://{deployment._pod('frontend')['status']['podIP']}:8000"
             load = asyncio.create_task(load_beside(base, sc.model, observed, recovery_s))
-            await fault_step(sc, deployment, observed)
+            await fault_step(sc, deployment, observed, target=0)
             records = await load
             return deployment.manifest, observed, records, deployment.restarts_observed(), restarts(kube, namespace)
         finally:
@@ -235,7 +205,7 @@ def test_cancel_storm_drains_the_frontends_in_flight_to_zero_and_a_fresh_request
     async def scenario():
         sc, deployment = await deploy_graph_pod(kube, namespace, config, STORM, dynamo_image, tmp_path)
         try:
-            observed = await fault_step(sc, deployment)
+            observed = await fault_step(sc, deployment, target=0)
             # the test's own look at the worker, on its pod IP whatever the access mode
             worker = await worker_inflight_zero(deployment._pod("frontend")["status"]["podIP"])
             return observed, worker, deployment.restarts_observed(), restarts(kube, namespace)

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from .conftest import REPO, image_on_node, wait_for
+from .conftest import image_on_node, wait_for
+from .stand_ins import deploy_dgd, fault_step, record, restricted_api, until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
 
@@ -113,13 +112,6 @@ def healed_event(tmp_path: Path, scenario_name: str) -> dict:
     return healed
 
 
-def record(what: str, seconds: float | None, **extra) -> None:
-    out = REPO / "test-artifacts" / "cluster-measurements.jsonl"
-    out.parent.mkdir(exist_ok=True)
-    with out.open("a") as f:
-        f.write(json.dumps({"what": what, "seconds": None if seconds is None else round(seconds, 3), **extra}) + "\n")
-
-
 def run_config(namespace: str, tmp_path: Path, runner_image: str, dynamo_image: str, reset_s: float):
     from runner.core.config import RunConfig
 
@@ -134,16 +126,8 @@ def run_config(namespace: str, tmp_path: Path, runner_image: str, dynamo_image: 
 async def deploy_plain_pods(kube, namespace: str, config, scenario_name: str, dynamo_image: str, tmp_path: Path):
     """The scenario's DGD through the platform (its watches start), then the two plain pods it would own."""
     from runner.platforms.kubernetes.decide import COMPONENT_LABEL, GRAPH_LABEL
-    from runner.platforms.kubernetes.deployment import KubernetesPlatform
-    from runner.scenarios.plan import plan
 
-    scenario = plan(scenario_name, config)
-    tree = tmp_path / scenario_name
-    tree.mkdir(parents=True)
-    deployment = await KubernetesPlatform(config).deploy(scenario, tree)
-    dgd = deployment.last_dgd["metadata"]
-    owner = {"apiVersion": deployment.manifest["apiVersion"], "kind": "DynamoGraphDeployment", "name": dgd["name"],
-             "uid": dgd["uid"]}
+    scenario, deployment, owner = await deploy_dgd(config, scenario_name, tmp_path)
     decode = next(c for c, role in deployment.component_roles.items() if role == "decode")
     labels = {GRAPH_LABEL: deployment.name}
     kube.apply(plain_pod("worker", dynamo_image, SERVER, {**labels, COMPONENT_LABEL: decode}, owner,
@@ -160,22 +144,6 @@ async def deploy_plain_pods(kube, namespace: str, config, scenario_name: str, dy
     return scenario, deployment
 
 
-async def until(what: str, condition, timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < end, f"timed out after {timeout:.0f} s waiting for {what}"
-        await asyncio.sleep(0.2)
-
-
-async def fault_step(scenario, deployment):
-    from runner.run.fault_step import run_fault
-    from runner.run.ui import ProgressUI
-
-    observed = SimpleNamespace(fault=None, evidence=[])
-    await run_fault(scenario, deployment, ProgressUI(), observed, target=0)
-    return observed
-
-
 def run(coro):
     return asyncio.run(coro)
 
@@ -186,7 +154,7 @@ async def cut_and_watch(kube, namespace, config, name: str, dynamo_image, tmp_pa
     sc, deployment = await deploy_plain_pods(kube, namespace, config, name, dynamo_image, tmp_path)
     try:
         port = await asyncio.to_thread(wait_for, "a pooled connection", lambda: pooled_port(kube, namespace), 60)
-        observed = await fault_step(sc, deployment)
+        observed = await fault_step(sc, deployment, target=0)
         return port, observed, await asyncio.to_thread(client_log_once_back, kube, namespace, observed)
     finally:
         await deployment.teardown(120)
@@ -269,7 +237,7 @@ def test_a_cut_that_did_not_take_effect_fails_the_fault_step(kube, namespace, dg
     async def scenario():
         sc, deployment = await deploy_plain_pods(kube, namespace, config, PARTITION, dynamo_image, tmp_path)
         try:
-            return await fault_step(sc, deployment)
+            return await fault_step(sc, deployment, target=0)
         finally:
             await deployment.teardown(120)
 
@@ -286,25 +254,13 @@ def test_a_role_without_the_opt_in_is_refused_before_any_graph_naming_the_values
     """A ServiceAccount with what the chart grants by default (here: pods and DGDs) is refused in preflight,
     before a graph is deployed, and at the patch itself, in one line naming rbac.networkFaults; the admin
     passes the same preflight."""
-    from kubernetes import client
-
     from runner.core.errors import UserError
     from runner.platforms.kubernetes.api import KubeApi, load_client
     from runner.platforms.kubernetes.deployment import KubernetesPlatform
     from runner.platforms.kubernetes.netcut import ephemeral_container
     from runner.scenarios.plan import plan
 
-    kube.run("create", "serviceaccount", "no-netcut", "-n", namespace)
-    kube.run("create", "role", "no-netcut", "-n", namespace, "--verb=get,list,watch,delete",
-             "--resource=pods,dynamographdeployments.nvidia.com")
-    kube.run("create", "rolebinding", "no-netcut", "-n", namespace, "--role=no-netcut",
-             f"--serviceaccount={namespace}:no-netcut")
-    token = kube.run("create", "token", "no-netcut", "-n", namespace).stdout.strip()
-    admin = load_client().configuration
-    as_sa = client.Configuration()
-    as_sa.host, as_sa.ssl_ca_cert, as_sa.verify_ssl = admin.host, admin.ssl_ca_cert, admin.verify_ssl
-    as_sa.api_key = {"authorization": f"Bearer {token}"}
-    restricted = KubeApi(client.ApiClient(as_sa), namespace)
+    restricted = restricted_api(kube, namespace, "no-netcut")
     config = run_config(namespace, tmp_path, runner_image, runner_image, reset_s=5)
     scenario = plan(PARTITION, config)
 

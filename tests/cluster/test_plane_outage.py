@@ -28,11 +28,11 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 from .conftest import REPO, image_on_node, missing, wait_for
+from .stand_ins import deploy_dgd, fault_step, record, restricted_api, until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 
@@ -184,13 +184,6 @@ def run_config(namespace: str, tmp_path: Path, dynamo_image: str, targets: dict 
     })
 
 
-async def until(what: str, condition, timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < end, f"timed out after {timeout:.0f} s waiting for {what}"
-        await asyncio.sleep(0.2)
-
-
 def model_listed(base: str) -> bool:
     try:
         with urllib.request.urlopen(f"{base}/v1/models", timeout=3) as resp:
@@ -235,18 +228,9 @@ class StandInOperator:
 async def deploy(kube, namespace: str, config, tmp_path: Path, name: str = SCENARIO):
     """The scenario's DGD through the platform (its watches start), then its two components as plain pods."""
     from runner.platforms.kubernetes.decide import COMPONENT_LABEL, GRAPH_LABEL
-    from runner.platforms.kubernetes.deployment import KubernetesPlatform
-    from runner.scenarios.plan import plan
 
-    scenario = plan(name, config)
-    tree = tmp_path / name
-    tree.mkdir(parents=True)
-    platform = KubernetesPlatform(config)
-    platform.preflight([scenario])  # the named etcd exists and its scale can be patched (dry run)
-    deployment = await platform.deploy(scenario, tree)
-    meta = deployment.last_dgd["metadata"]
-    owner = {"apiVersion": deployment.manifest["apiVersion"], "kind": "DynamoGraphDeployment", "name": meta["name"],
-             "uid": meta["uid"]}
+    # preflight: the named etcd exists and its scale can be patched (a dry run)
+    scenario, deployment, owner = await deploy_dgd(config, name, tmp_path, preflight=True)
     components = {c["name"]: c for c in deployment.manifest["spec"]["components"]}
     decode = next(c for c, role in deployment.component_roles.items() if role == "decode")
     labels = {GRAPH_LABEL: deployment.name}
@@ -269,22 +253,6 @@ def _ready(pod: dict) -> bool:
     from runner.platforms.kubernetes.decide import pod_ready
 
     return pod_ready(pod)
-
-
-async def fault_step(scenario, deployment):
-    from runner.run.fault_step import run_fault
-    from runner.run.ui import ProgressUI
-
-    observed = SimpleNamespace(fault=None, evidence=[])
-    await run_fault(scenario, deployment, ProgressUI(), observed)
-    return observed
-
-
-def record(what: str, seconds: float | None, **extra) -> None:
-    out = REPO / "test-artifacts" / "cluster-measurements.jsonl"
-    out.parent.mkdir(exist_ok=True)
-    with out.open("a") as f:
-        f.write(json.dumps({"what": what, "seconds": None if seconds is None else round(seconds, 3), **extra}) + "\n")
 
 
 def apply_ready(kube, namespace: str, objects: list[dict]) -> None:
@@ -419,8 +387,6 @@ def test_an_outage_without_its_named_workload_or_without_the_scale_right_is_refu
     """No target named: one line naming kubernetes.outage_targets.etcd. Named, but the ServiceAccount has only what
     the chart grants by default: one line naming rbac.planeOutages. Named and allowed (admin): no error, and the
     dry run changed nothing."""
-    from kubernetes import client
-
     from runner.core.config import RunConfig
     from runner.core.errors import UserError
     from runner.platforms.kubernetes.api import KubeApi, load_client
@@ -435,19 +401,10 @@ def test_an_outage_without_its_named_workload_or_without_the_scale_right_is_refu
         KubernetesPlatform(unnamed, KubeApi(load_client(), namespace)).preflight([plan(SCENARIO, unnamed)])
     assert "kubernetes.outage_targets.etcd" in str(err.value) and "\n" not in str(err.value)
 
-    kube.run("create", "serviceaccount", "no-scale", "-n", namespace)
-    kube.run("create", "role", "no-scale", "-n", namespace, "--verb=get,list,watch,delete",
-             "--resource=pods,dynamographdeployments.nvidia.com")
-    kube.run("create", "rolebinding", "no-scale", "-n", namespace, "--role=no-scale",
-             f"--serviceaccount={namespace}:no-scale")
-    token = kube.run("create", "token", "no-scale", "-n", namespace).stdout.strip()
-    admin = load_client().configuration
-    as_sa = client.Configuration()
-    as_sa.host, as_sa.ssl_ca_cert, as_sa.verify_ssl = admin.host, admin.ssl_ca_cert, admin.verify_ssl
-    as_sa.api_key = {"authorization": f"Bearer {token}"}
+    restricted = restricted_api(kube, namespace, "no-scale")
     config = run_config(namespace, tmp_path, dynamo_image)
     with pytest.raises(UserError) as err:
-        KubernetesPlatform(config, KubeApi(client.ApiClient(as_sa), namespace)).preflight([plan(SCENARIO, config)])
+        KubernetesPlatform(config, restricted).preflight([plan(SCENARIO, config)])
     assert "rbac.planeOutages=true" in str(err.value) and "\n" not in str(err.value)
     generation = kube.json("get", "statefulset", "etcd", "-n", namespace)["metadata"]["generation"]
     KubernetesPlatform(config, KubeApi(load_client(), namespace)).preflight([plan(SCENARIO, config)])

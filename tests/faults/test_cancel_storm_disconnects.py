@@ -17,8 +17,9 @@ def test_the_frontends_count_of_every_cancel_is_named_and_takes_effect():
 
 def test_streams_the_frontend_did_not_see_go_did_not_take_effect():
     """Streams that ran to their end (a cancel lost on the way) drain too: only the frontend's count tells."""
-    judged = judge_storm(STAMP, {**DRAIN, "disconnected_clients": 5})
+    judged = judge_storm({**STAMP, "opening_s": 3.2}, {**DRAIN, "disconnected_clients": 5})
     assert not judged["took_effect"] and "counted 5 client(s)" in judged["detail"]
+    assert "opening every stream took 3.2 s" in judged["detail"] and "fault.cancel_storm.output_tokens" in judged["detail"]
 
 
 def test_without_a_count_the_judgement_is_the_streams_alone():
