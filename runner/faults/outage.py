@@ -34,6 +34,15 @@ def scales_workload(replicas) -> bool:
     return callable(getattr(replicas, "take_down", None))
 
 
+def outage_roles(scenario) -> list[str]:
+    """The planes (etcd, nats) a scenario takes down: its fault's, and those of its timeline's fault steps."""
+    from runner import faults
+    from runner.core.timeline import FaultStep
+
+    named = [scenario.entry.failure] + [s.fault for s in scenario.steps if isinstance(s, FaultStep)]
+    return sorted({faults.get(n).role for n in named if faults.get(n).kind == "outage"})
+
+
 class Outage(Stall):
     def hold_s(self, settings) -> float:
         return settings.outage_s

@@ -32,6 +32,20 @@ def judge_shed(stamp: dict) -> dict:
             "detail": f"{stamp['target']}: {seen}"}
 
 
+def overload_args(scenario, part: str) -> list[str]:
+    """What an overload scenario's deployment is started with, on either platform: its frontend sheds load above
+    its busy threshold (HTTP 529); its mocker workers get a KV cache small enough to fill at the ramp's rates. A
+    GPU engine's KV cache is its own: only the threshold."""
+    if scenario.entry.fault_kind != "overload":
+        return []
+    cfg = scenario.config.fault.overload
+    if part == "frontend":
+        return ["--active-decode-blocks-threshold", str(cfg.busy_threshold)]
+    if scenario.entry.backend == "mocker":
+        return ["--num-gpu-blocks-override", str(cfg.kv_blocks), "--block-size", str(cfg.block_size)]
+    return []
+
+
 class Overload(Fault):
     async def inject(self, replicas: Replicas, names: list[str]) -> list[dict]:
         return await replicas.overload(names)

@@ -23,7 +23,8 @@ import yaml
 from runner.scenarios.catalog import DEFAULT_MODEL, CatalogEntry
 from runner.core.config import KubernetesConfig, RunConfig
 from runner.core.errors import UserError
-from runner.core.timeline import FaultStep
+from runner.faults.outage import outage_roles
+from runner.faults.overload import overload_args
 from runner.scenarios.plan import Scenario
 
 API_VERSIONS = ("v1beta1", "v1alpha1")
@@ -336,19 +337,6 @@ def model_path_for(scenario: Scenario, k8s: KubernetesConfig) -> str:
     return scenario.model
 
 
-def overload_args(scenario: Scenario, part: str) -> list[str]:
-    """An overload scenario's frontend sheds load above its busy threshold (HTTP 529); its mocker workers get a
-    KV cache small enough to fill at the ramp's rates. A GPU engine's KV cache is its own: only the threshold."""
-    if scenario.entry.fault_kind != "overload":
-        return []
-    cfg = scenario.config.fault.overload
-    if part == "frontend":
-        return ["--active-decode-blocks-threshold", str(cfg.busy_threshold)]
-    if scenario.entry.backend == "mocker":
-        return ["--num-gpu-blocks-override", str(cfg.kv_blocks), "--block-size", str(cfg.block_size)]
-    return []
-
-
 def template_values(scenario: Scenario, ident: Identity, api_version: str) -> dict:
     entry = scenario.entry
     k8s = scenario.config.kubernetes
@@ -401,15 +389,6 @@ def template_values(scenario: Scenario, ident: Identity, api_version: str) -> di
 # ---------------------------------------------------------------- the user's etcd / NATS (outage scenarios)
 
 PLANE_PORTS = {"etcd": ("http", 2379), "nats": ("nats", 4222)}
-PLANE_OUTAGES = ("etcd_outage", "nats_outage")
-
-
-def has_outage(scenario: Scenario) -> bool:
-    """The scenario's fault, or a fault step of its timeline (a scenario file), takes etcd or NATS down."""
-    return scenario.entry.fault_kind == "outage" or any(
-        isinstance(step, FaultStep) and step.fault in PLANE_OUTAGES for step in scenario.steps)
-
-
 def plane_endpoint(role: str, k8s: KubernetesConfig) -> str | None:
     """Where the graph reaches the etcd / NATS that kubernetes.outage_targets names: its explicit endpoint, else
     a Service named as the workload on the server's standard port; None when none is named."""
@@ -426,7 +405,7 @@ def plane_env(scenario: Scenario) -> dict[str, str]:
     1.6: DYN_DISCOVERY_BACKEND, ETCD_ENDPOINTS, DYN_EVENT_PLANE, NATS_SERVER); etcd without NATS keeps the event
     plane on ZMQ (etcd discovery would pick NATS). {} for every other scenario: never by default. These win over
     kubernetes.extra_env, so the server taken down is the one the graph uses."""
-    if not has_outage(scenario):
+    if not outage_roles(scenario):
         return {}
     k8s = scenario.config.kubernetes
     etcd, nats = plane_endpoint("etcd", k8s), plane_endpoint("nats", k8s)

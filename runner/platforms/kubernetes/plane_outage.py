@@ -27,6 +27,7 @@ import aiohttp
 
 from runner.core.config import KubernetesConfig
 from runner.core.errors import UserError
+from runner.faults.outage import outage_roles
 from runner.platforms.base import PlatformError
 from runner.platforms.kubernetes import decide as d
 
@@ -253,16 +254,6 @@ class PlaneOutage:
                     raise
                 await asyncio.sleep(1.0)
         raise AssertionError("unreachable")
-
-
-def outage_roles(scenario) -> list[str]:
-    """The planes the scenario takes down: its fault's, and those of its timeline's fault steps."""
-    from runner import faults
-    from runner.core.timeline import FaultStep
-
-    named = [scenario.entry.failure] + [s.fault for s in scenario.steps if isinstance(s, FaultStep)]
-    roles = [faults.get(n).role for n in named if faults.get(n).kind == "outage"]
-    return sorted(set(roles))
 
 
 def preflight(api, k8s: KubernetesConfig, scenarios: list) -> None:

@@ -26,6 +26,7 @@ import aiohttp
 import yaml
 
 from runner.core.errors import UserError
+from runner.faults.overload import overload_args
 from runner.results.evidence import judge_local_effect
 from runner.results.observe import EventLog, frontend_requests_total
 from runner.scenarios.plan import Scenario
@@ -369,24 +370,14 @@ class LocalDeployment(NetworkFaults):
                                   self.workdir)
         if replica.role == "frontend":
             return [py, "-m", "dynamo.frontend", "--http-host", "127.0.0.1", "--http-port", str(replica.port),
-                    "--migration-limit", str(self.scenario.migration_limit), *self._overload_args("frontend")]
+                    "--migration-limit", str(self.scenario.migration_limit), *overload_args(self.scenario, "frontend")]
         cmd = [py, "-m", "dynamo.mocker", "--model-path", str(self.model_dir), "--model-name", self.scenario.model,
-               "--speedup-ratio", str(self.local.speedup_ratio), *self._overload_args("worker")]
+               "--speedup-ratio", str(self.local.speedup_ratio), *overload_args(self.scenario, "worker")]
         if self.scenario.max_model_len:
             cmd += ["--max-model-len", str(self.scenario.max_model_len)]
         if self.scenario.entry.mode == "disagg":
             cmd += ["--disaggregation-mode", replica.role]
         return cmd
-
-    def _overload_args(self, part: str) -> list[str]:
-        """An overload scenario's frontend sheds load above its busy threshold; its workers get a KV cache
-        small enough to fill at the rates two cores can send."""
-        if self.scenario.entry.fault_kind != "overload":
-            return []
-        cfg = self.scenario.config.fault.overload
-        if part == "frontend":
-            return ["--active-decode-blocks-threshold", str(cfg.busy_threshold)]
-        return ["--num-gpu-blocks-override", str(cfg.kv_blocks), "--block-size", str(cfg.block_size)]
 
     def _env(self, replica: Replica) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("DYN_")}
