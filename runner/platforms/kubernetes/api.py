@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 
 from runner.core.errors import UserError
 from runner.platforms.base import PlatformError
+from runner.platforms.kubernetes.pod_stream import PodStream
 from runner.render.dgd import GROUP, PLURAL
 
 ROLE_HINT = "the chart's Role grants it; from a workstation ask for these rights in the namespace"
@@ -321,14 +322,17 @@ class KubeApi:
                           _request_timeout=5)
         return resp.data.decode("utf-8", "replace")
 
-    def port_forward(self, pod: str, port: int):
-        """A PortForward object (websocket) to `pod:port`; `.socket(port)` is the connection."""
-        from kubernetes.stream import portforward
+    def port_forward(self, pod: str, port: int) -> PodStream:
+        """A connection to `pod:port` through the API server (pods/portforward, a websocket)."""
+        from kubernetes.stream.ws_client import create_websocket, get_websocket_url
 
+        config = self.api_client.configuration
+        url = get_websocket_url(f"{config.host}/api/v1/namespaces/{self.namespace}/pods/{pod}/portforward",
+                                [("ports", str(port))])
+        token = config.get_api_key_with_prefix("authorization")
         try:
-            return portforward(self._streaming_core().connect_get_namespaced_pod_portforward, pod, self.namespace,
-                               ports=str(port))
-        except Exception as exc:
+            return PodStream(create_websocket(config, url, {"authorization": token} if token else None))
+        except Exception as exc:  # noqa: BLE001 - handshake errors (refused, 403, 404) carry no HTTP status object
             raise PlatformError(f"port-forward to {pod}:{port} failed: {exc}") from None
 
 

@@ -127,39 +127,38 @@ class PortForwarder:
             conn.close()
             return
         try:
-            forward = self.api.port_forward(pod, self.remote_port)
-            remote = forward.socket(self.remote_port)
+            stream = self.api.port_forward(pod, self.remote_port)
         except Exception as exc:  # noqa: BLE001
             self.errors.append(str(exc))
             conn.close()
             return
-        remote.setblocking(True)
         done = threading.Event()
 
-        def pump(src, dst) -> None:
+        def upstream() -> None:
             try:
-                while True:
-                    data = src.recv(65536)
-                    if not data:
-                        break
-                    dst.sendall(data)
+                while data := conn.recv(65536):
+                    stream.send(data)
+            except Exception:  # noqa: BLE001 - either side gone: the connection is over
+                pass
+            finally:
+                done.set()
+
+        def downstream() -> None:
+            try:
+                while data := stream.recv():
+                    conn.sendall(data)
             except OSError:
                 pass
             finally:
                 done.set()
 
-        threading.Thread(target=pump, args=(conn, remote), daemon=True).start()
-        threading.Thread(target=pump, args=(remote, conn), daemon=True).start()
+        threading.Thread(target=upstream, daemon=True).start()
+        threading.Thread(target=downstream, daemon=True).start()
         done.wait()
-        for s in (conn, remote):
-            try:
-                s.close()
-            except OSError:
-                pass
-        try:
-            forward.close()
-        except Exception:  # noqa: BLE001
-            pass
+        stream.close()
+        conn.close()
+        if stream.error:
+            self.errors.append(f"{pod}:{self.remote_port}: {stream.error}")
 
     def close(self) -> None:
         self.stopped.set()

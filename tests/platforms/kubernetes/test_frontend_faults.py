@@ -92,16 +92,27 @@ class Frontend:
 
 
 class Forward:
-    """What KubeApi.port_forward returns, here a plain TCP connection to the local frontend."""
+    """What KubeApi.port_forward returns (a PodStream), here over a plain TCP connection to the local frontend."""
 
     def __init__(self, port: int, log: list):
         self.sock = socket.create_connection(("127.0.0.1", port))
+        self.error = ""
         log.append(self)
 
-    def socket(self, port: int) -> socket.socket:
-        return self.sock
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def recv(self) -> bytes:
+        try:
+            return self.sock.recv(65536)
+        except OSError:
+            return b""
 
     def close(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the forwarder's recv, as PodStream.close does
+        except OSError:
+            pass
         self.sock.close()
 
 
