@@ -38,10 +38,10 @@ while True:
 
 
 def streamer_pod(image: str) -> dict:
+    container = {"name": "streamer", "image": image, "imagePullPolicy": "Never", "command": ["python3", "-c", STREAMER],
+                 "readinessProbe": {"tcpSocket": {"port": PORT}, "periodSeconds": 1}}
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "streamer"},
-            "spec": {"containers": [{"name": "streamer", "image": image, "imagePullPolicy": "Never",
-                                     "command": ["python3", "-c", STREAMER],
-                                     "readinessProbe": {"tcpSocket": {"port": PORT}, "periodSeconds": 1}}]}}
+            "spec": {"terminationGracePeriodSeconds": 0, "containers": [container]}}
 
 
 def closed_count(kube, namespace: str) -> int:
