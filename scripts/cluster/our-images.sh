@@ -7,7 +7,13 @@ build_and_save() {  # build_and_save NAME TAR: scripts/build-image-ci.sh (DOCKER
   rm -f "$FT_DOCKERD_DIR/dockerd.pid"  # build-image-ci.sh writes it only if it starts the daemon
   bash scripts/build-image-ci.sh "$name" >/dev/null
   docker save "$name" -o "$tar.tmp" && mv "$tar.tmp" "$tar"
+  drop_older_builds "$name"
   [ -f "$FT_DOCKERD_DIR/dockerd.pid" ] && kill "$(cat "$FT_DOCKERD_DIR/dockerd.pid")" 2>/dev/null || true
+}
+
+drop_older_builds() {  # drop_older_builds NAME: Docker keeps every build (1.5 GB each); only NAME's stays
+  docker image ls --format '{{.Repository}}:{{.Tag}}' "${1%%:*}" | grep -vxF "$1" | xargs -r docker rmi >/dev/null || true
+  docker image prune -f >/dev/null || true
 }
 
 keep_newest() {  # keep_newest DIR N: only the N newest archives stay in the cache
@@ -20,4 +26,6 @@ import_to_node() {  # import_to_node NAME TAR: into the cluster's containerd unl
   $ctr images ls -q 2>/dev/null | grep -qx "$name" && return
   echo "[$(basename "$0" .sh)] importing $name" >&2
   $ctr images import "$tar" 2>&1 >/dev/null | { grep -v "cgroup v1 is deprecated" >&2 || true; }
+  # the node keeps one build of each of our images: earlier ones would fill the disk over a session
+  $ctr images ls -q 2>/dev/null | grep "^${name%%:*}:" | grep -vxF "$name" | xargs -r $ctr images rm >/dev/null 2>&1 || true
 }
