@@ -23,6 +23,14 @@ if ! go_ok; then
 fi
 [ "$(id -u)" = 0 ] || { echo "cluster tier NOT RUN: it needs root (containerd, kubelet, iptables)"; exit 0; }
 
+# The kubelet refuses and evicts pods under 2 % free disk (kubelet.yaml); a runner image build takes ~8 GB.
+read -r disk_size disk_free < <(df -B1 --output=size,avail /var/lib | tail -n1)
+disk_need=$((disk_size / 50 + 8 * 1024 ** 3))
+if [ "$disk_free" -lt "$disk_need" ]; then
+  echo "cluster tier: only $((disk_free >> 30)) GB free on /var/lib's disk, it needs $((disk_need >> 30)) GB (the node refuses pods under 2 % free; an image build takes ~8 GB): free some (docker image prune -a)" >&2
+  exit 1
+fi
+
 . "$here/daemons.sh"
 was_up=0
 pid_of kube-apiserver >/dev/null && was_up=1
