@@ -12,8 +12,8 @@ build_and_save() {  # build_and_save NAME TAR: scripts/build-image-ci.sh (DOCKER
 }
 
 drop_older_builds() {  # drop_older_builds NAME: Docker keeps every build (1.5 GB each); only NAME's stays
+  # (their untagged build stages went already: build-image-ci.sh prunes after each build)
   docker image ls --format '{{.Repository}}:{{.Tag}}' "${1%%:*}" | grep -vxF "$1" | xargs -r docker rmi >/dev/null || true
-  docker image prune -f >/dev/null || true
 }
 
 keep_newest() {  # keep_newest DIR N: only the N newest archives stay in the cache

@@ -75,7 +75,7 @@ class KubeApi:
         self.host = api_client.configuration.host
 
     def _streaming_core(self):
-        """A CoreV1Api on its own ApiClient for one exec or port-forward.
+        """A CoreV1Api on its own ApiClient for one exec.
 
         kubernetes.stream swaps the ApiClient's `request` method for a websocket one
         while the call is set up; on the shared client a concurrent plain call (a pod
@@ -327,7 +327,7 @@ class KubeApi:
         from kubernetes.stream.ws_client import create_websocket, get_websocket_url
 
         config = self.api_client.configuration
-        url = get_websocket_url(f"{config.host}/api/v1/namespaces/{self.namespace}/pods/{pod}/portforward",
+        url = get_websocket_url(f"{self.host}/api/v1/namespaces/{self.namespace}/pods/{pod}/portforward",
                                 [("ports", str(port))])
         token = config.get_api_key_with_prefix("authorization")
         try:
